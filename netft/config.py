@@ -1,0 +1,225 @@
+"""The typed config schema and the checks that run before any model is loaded.
+
+Hydra composes `conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
+key or a value of the wrong type fails at composition, naming the key. Combinations that
+type-check but cannot work (qlora without CUDA, flash-attn on CPU, ...) are rejected by
+`validate()`, again before anything heavy happens.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+class ConfigError(ValueError):
+    """A config that cannot run. The message names the key and the fix."""
+
+
+@dataclass
+class ModelConfig:
+    # "tiny" builds (once, then cached) the offline tiny Llama; else a hub id or local folder.
+    name_or_path: str = "tiny"
+    cache_dir: str = "${oc.env:NETFT_CACHE,'~/.cache/netft'}"
+    # auto: flash_attention_2 on CUDA when installed, else sdpa.
+    attn_implementation: str = "auto"
+    # auto: bfloat16 on CUDA, float32 on CPU.
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    revision: Optional[str] = None
+
+
+@dataclass
+class MethodConfig:
+    name: str = "lora"  # full | lora | qlora
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    # "all-linear" or a list of module names.
+    target_modules: Any = "all-linear"
+
+
+@dataclass
+class ParallelConfig:
+    name: str = "single"  # single | ddp | fsdp2 | zero3
+    activation_checkpointing: bool = False
+    cpu_offload: bool = False
+    # Backend of the process group: auto = nccl on CUDA, gloo on CPU.
+    backend: str = "auto"
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = "sft"  # sft (dpo comes with the preference work)
+
+
+@dataclass
+class DataConfig:
+    name: str = "netops"
+    # JSONL files of {"messages": [...]} rows; `${asset:...}` points into the package.
+    train_files: List[str] = field(default_factory=list)
+    validation_files: List[str] = field(default_factory=list)
+    test_files: List[str] = field(default_factory=list)
+    # Rows longer than train.max_length after tokenisation: drop (counted) or truncate.
+    overlong: str = "drop"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    max_steps: int = -1  # > 0 stops early (smoke tests, benchmarks)
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    schedule: str = "cosine"  # cosine | linear | constant
+    warmup_ratio: float = 0.05
+    micro_batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    max_grad_norm: float = 1.0
+    packing: bool = True
+    seed: int = 0
+
+
+@dataclass
+class EvalConfig:
+    val_every_epoch: bool = True
+    val_micro_batch_size: int = 8
+    # Print a few greedy generations from the validation prompts after training.
+    sample_generations: int = 2
+    max_new_tokens: int = 96
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"  # wandb | none
+    project: str = "netft"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    # auto: online when WANDB_API_KEY is set, else offline (run files under the run dir).
+    mode: str = "auto"
+
+
+@dataclass
+class NetftConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    # Where the run writes config.yaml, metrics.jsonl, summary.json, final/.
+    run_dir: str = MISSING
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="netft_schema", node=NetftConfig)
+    if not OmegaConf.has_resolver("asset"):
+        OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS / rel))
+
+
+register()
+
+CHOICES = {
+    "method.name": ("full", "lora", "qlora"),
+    "parallel.name": ("single", "ddp", "fsdp2", "zero3"),
+    "parallel.backend": ("auto", "gloo", "nccl"),
+    "objective.name": ("sft",),
+    "train.schedule": ("cosine", "linear", "constant"),
+    "data.overlong": ("drop", "truncate"),
+    "logger.name": ("wandb", "none"),
+    "logger.mode": ("auto", "online", "offline", "disabled"),
+    "model.dtype": ("auto", "float32", "bfloat16", "float16"),
+    "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+}
+
+
+def _get(cfg: DictConfig, dotted: str) -> Any:
+    return OmegaConf.select(cfg, dotted)
+
+
+def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
+    """Reject impossible combinations before any model is loaded. Raises ConfigError."""
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}.")
+
+    def positive(key: str) -> None:
+        if _get(cfg, key) <= 0:
+            raise ConfigError(f"{key}={_get(cfg, key)} must be > 0.")
+
+    for key in ("train.epochs", "train.lr", "train.micro_batch_size", "train.grad_accum",
+                "train.max_length", "eval.val_micro_batch_size"):
+        positive(key)
+    if not 0 <= cfg.train.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio={cfg.train.warmup_ratio} must be in [0, 1).")
+    if cfg.method.name in ("lora", "qlora"):
+        positive("method.lora_r")
+
+    method, parallel = cfg.method.name, cfg.parallel.name
+    if method == "qlora":
+        if not cuda:
+            raise ConfigError(
+                "method=qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); none is visible. "
+                "Use method=lora on CPU, or run on a GPU node.")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as e:
+            raise ConfigError("method=qlora needs bitsandbytes: pip install 'netft[gpu]'.") from e
+        if parallel == "zero3":
+            raise ConfigError(
+                "method=qlora with parallel=zero3 is not supported: 4-bit weights cannot be "
+                "partitioned by ZeRO-3. Use parallel=fsdp2 (or ddp/single).")
+    if cfg.model.attn_implementation == "flash_attention_2":
+        if not cuda:
+            raise ConfigError(
+                "model.attn_implementation=flash_attention_2 needs CUDA; use auto or sdpa on CPU.")
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError as e:
+            raise ConfigError(
+                "model.attn_implementation=flash_attention_2 but flash-attn is not installed: "
+                "pip install 'netft[gpu]', or set model.attn_implementation=auto.") from e
+    if cfg.parallel.backend == "nccl" and not cuda:
+        raise ConfigError("parallel.backend=nccl needs CUDA; use auto or gloo on CPU.")
+
+    for key in ("data.train_files", "data.validation_files"):
+        files = _get(cfg, key)
+        if key == "data.train_files" and not files:
+            raise ConfigError("data.train_files is empty: name at least one JSONL file.")
+        for f in files:
+            if not Path(f).expanduser().exists():
+                raise ConfigError(f"{key}: file not found: {f}")
+
+
+_SECRET = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+
+
+def redact(obj: Any) -> Any:
+    """Copy of a plain config container with anything that looks like a secret removed."""
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if _SECRET.search(str(k)) else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str) and os.environ.get("WANDB_API_KEY") and os.environ["WANDB_API_KEY"] in obj:
+        return "<redacted>"
+    return obj
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """Resolved, redacted plain dict: what goes into config.yaml and W&B."""
+    return redact(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))

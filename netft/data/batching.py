@@ -1,0 +1,135 @@
+"""From tokenised examples to the micro-batches of each optimizer step, on every rank.
+
+Every rank computes the same global plan from the seed and takes its own share, so ranks
+always agree on the number of steps and micro-batches (no collective can hang on an uneven
+tail: a rank short of data gets an empty micro-batch that still runs forward/backward).
+
+Packing puts several examples into one row with position_ids restarting at 0 for each, and
+no attention_mask: transformers then builds a block-diagonal causal mask from the
+position_ids (sdpa/eager) or uses varlen kernels (flash-attn), so samples never attend to
+each other. The first token of every example carries no label, so the loss of a packed row
+equals the sum of its examples' unpacked losses.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from netft.data.chat import IGNORE, DataError, Example, read_chat_jsonl, tokenize_chat
+
+
+@dataclass
+class DataReport:
+    """What was read and what was dropped, and why: never silent."""
+    rows: int = 0
+    kept: int = 0
+    dropped: dict = field(default_factory=dict)
+    truncated: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def line(self, name: str) -> str:
+        dropped = ", ".join(f"{n} {r}" for r, n in self.dropped.items()) or "none"
+        return (f"{name}: {self.kept}/{self.rows} rows kept ({self.tokens:,} tokens, "
+                f"{self.target_tokens:,} on assistant turns); dropped: {dropped}; "
+                f"truncated: {self.truncated}")
+
+
+def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
+    examples: list[Example] = []
+    report = DataReport()
+    for path in files:
+        for row in read_chat_jsonl(path):
+            report.rows += 1
+            ex = tokenize_chat(tokenizer, row["messages"])
+            if len(ex.input_ids) > max_length:
+                if overlong == "drop":
+                    report.drop(f"longer than train.max_length={max_length}")
+                    continue
+                ex = Example(ex.input_ids[:max_length], ex.labels[:max_length])
+                report.truncated += 1
+            ex.labels[0] = IGNORE  # predicted from nothing; see module docstring
+            if ex.n_targets == 0:
+                report.drop("no assistant tokens left")
+                continue
+            examples.append(ex)
+            report.kept += 1
+            report.tokens += len(ex.input_ids)
+            report.target_tokens += ex.n_targets
+    if not examples:
+        raise DataError(f"no usable rows in {', '.join(map(str, files))} ({report.line('data')})")
+    return examples, report
+
+
+def pack(lengths: list[int], order: list[int], max_length: int) -> list[list[int]]:
+    """First-fit packing of examples (in the given order) into rows of at most max_length."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(max_length - lengths[i])
+    return rows
+
+
+def plan_epoch(lengths: list[int], *, epoch: int, seed: int, micro_batch_size: int,
+               grad_accum: int, world: int, max_length: int, packing: bool,
+               shuffle: bool = True) -> list[list[list[list[int]]]]:
+    """The global plan: steps -> (grad_accum * world) micro-batches -> rows -> example ids.
+
+    The plan depends only on (seed, epoch, batch geometry), never on the rank: rank r takes
+    micro-batches r, r+world, ... of every step. The last step is padded with empty
+    micro-batches so that all ranks run the same number of forward/backward passes.
+    """
+    order = list(range(len(lengths)))
+    if shuffle:
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    rows = pack(lengths, order, max_length) if packing else [[i] for i in order]
+    micro = [rows[i:i + micro_batch_size] for i in range(0, len(rows), micro_batch_size)]
+    per_step = grad_accum * world
+    steps = [micro[i:i + per_step] for i in range(0, len(micro), per_step)]
+    if steps and len(steps[-1]) < per_step:
+        steps[-1] = steps[-1] + [[] for _ in range(per_step - len(steps[-1]))]
+    return steps
+
+
+def rank_share(step: list, rank: int, world: int) -> list:
+    return step[rank::world]
+
+
+def collate(examples: list[Example], rows: list[list[int]], pad_id: int, packing: bool) -> dict:
+    """Tensors for one micro-batch. An empty micro-batch becomes one all-ignored token."""
+    if not rows:
+        one = torch.tensor([[pad_id]])
+        return {"input_ids": one, "labels": torch.full_like(one, IGNORE),
+                "position_ids": torch.zeros_like(one), "n_tokens": 0}
+    seqs, labs, poss = [], [], []
+    for row in rows:
+        ids = [t for i in row for t in examples[i].input_ids]
+        lab = [t for i in row for t in examples[i].labels]
+        pos = [p for i in row for p in range(len(examples[i].input_ids))]
+        seqs.append(ids), labs.append(lab), poss.append(pos)
+    width = max(map(len, seqs))
+    batch = {
+        "input_ids": torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs]),
+        "labels": torch.tensor([s + [IGNORE] * (width - len(s)) for s in labs]),
+        # Padding continues the last position run; it is causal-after and label-free, so it
+        # changes no real token's output.
+        "position_ids": torch.tensor([p + list(range(p[-1] + 1, p[-1] + 1 + width - len(p)))
+                                      for p in poss]),
+        "n_tokens": sum(map(len, seqs)),
+    }
+    if not packing:
+        batch["attention_mask"] = torch.tensor([[1] * len(s) + [0] * (width - len(s))
+                                                for s in seqs])
+    return batch

@@ -1,0 +1,91 @@
+"""Chat rows: read and check JSONL, then tokenise with the loss on assistant tokens only."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+IGNORE = -100
+ROLES = ("system", "user", "assistant")
+
+
+class DataError(ValueError):
+    """Bad input data. The message names file:line and what to do."""
+
+
+def read_chat_jsonl(path: str | Path) -> list[dict]:
+    """Rows of {"messages": [{"role", "content"}, ...], ...}; fails on the first bad line."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: file not found (check data.*_files)")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); "
+                                "each line must be one JSON object") from None
+            check_chat_row(row, where)
+            row.setdefault("id", f"{path.stem}-{lineno}")
+            rows.append(row)
+    return rows
+
+
+def check_chat_row(row, where: str) -> None:
+    if not isinstance(row, dict) or "messages" not in row:
+        raise DataError(f"{where}: expected an object with a 'messages' list")
+    msgs = row["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        raise DataError(f"{where}: 'messages' must be a non-empty list")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise DataError(f"{where}: messages[{i}] needs string 'role' and 'content'")
+        if m.get("role") not in ROLES:
+            raise DataError(f"{where}: messages[{i}].role={m.get('role')!r}; "
+                            f"allowed roles are {', '.join(ROLES)}")
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise DataError(f"{where}: no assistant message, so nothing to learn from this row")
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE except on assistant tokens (already aligned with input_ids)
+
+    @property
+    def n_targets(self) -> int:
+        return sum(1 for t in self.labels if t != IGNORE)
+
+
+def _render(tokenizer, messages, add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                        add_generation_prompt=add_generation_prompt)
+    return list(out["input_ids"])
+
+
+def tokenize_chat(tokenizer, messages: list[dict]) -> Example:
+    """Token ids of the whole conversation; labels only where an assistant speaks.
+
+    Assistant spans are found by rendering the conversation up to each assistant turn (with
+    the generation prompt) and up to its end: the tokens in between are the reply, including
+    the end-of-turn token, so the model learns to stop. This works for any chat template,
+    unlike `{% generation %}` markers that most real templates (Llama 3.1) lack. Templates
+    that re-tokenise across turn boundaries would break the prefix property: we check it.
+    """
+    ids = _render(tokenizer, messages, add_generation_prompt=False)
+    labels = [IGNORE] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start = len(_render(tokenizer, messages[:i], add_generation_prompt=True))
+        upto = _render(tokenizer, messages[:i + 1], add_generation_prompt=False)
+        end = len(upto)
+        if upto != ids[:end] or start > end:
+            raise DataError("the chat template does not render conversations prefix-stably; "
+                            "assistant tokens cannot be located")
+        labels[start:end] = ids[start:end]
+    return Example(ids, labels)

@@ -1,0 +1,108 @@
+"""Who am I in the job: rank, world, device, backend -- from torchrun's or Slurm's env.
+
+`torchrun` sets RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT. Under `srun` with one task
+per GPU, only SLURM_* variables exist: we map SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID and
+take MASTER_ADDR from the first host of the node list (slurm/train.sh exports it). Either
+way every rank runs the same code path; a single process is world=1 without a process group.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    backend: str = "none"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def env_ranks(env=os.environ) -> tuple[int, int, int]:
+    """(rank, world, local_rank) from torchrun's variables, else Slurm's, else a single process."""
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0))
+    if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:
+        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0))
+    return 0, 1, 0
+
+
+def _first_slurm_host(env=os.environ) -> str | None:
+    nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if not nodelist:
+        return None
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True,
+                             text=True, check=True, timeout=30).stdout.split()
+        return out[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
+    rank, world, local_rank = env_ranks()
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        device = torch.device("cuda", torch.cuda.current_device())
+    else:
+        device = torch.device("cpu")
+    if backend == "auto":
+        backend = "nccl" if cuda else "gloo"
+    if world == 1:
+        return DistInfo(0, 1, 0, device, "none")
+    # srun-launched tasks: torch's env:// init reads these names.
+    os.environ.setdefault("RANK", str(rank))
+    os.environ.setdefault("WORLD_SIZE", str(world))
+    os.environ.setdefault("LOCAL_RANK", str(local_rank))
+    if "MASTER_ADDR" not in os.environ:
+        os.environ["MASTER_ADDR"] = _first_slurm_host() or "127.0.0.1"
+    os.environ.setdefault("MASTER_PORT", "29500")
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(minutes=timeout_minutes),
+                                device_id=device if backend == "nccl" else None)
+    return DistInfo(rank, world, local_rank, device, backend)
+
+
+def announce(info: DistInfo) -> str:
+    """One line per rank at start: which host holds which rank (Slurm debugging starts here)."""
+    return (f"[netft] rank {info.rank}/{info.world} local_rank {info.local_rank} on "
+            f"{socket.gethostname()} device {info.device} backend {info.backend}")
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
+
+
+def all_reduce_sum(value: float | int, info: DistInfo) -> float:
+    if not info.distributed:
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64,
+                     device=info.device if info.backend == "nccl" else "cpu")
+    dist.all_reduce(t)
+    return t.item()
+
+
+def teardown(info: DistInfo) -> None:
+    # barrier + destroy avoids gloo's "terminate called without an active exception" at exit.
+    if info.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,0 +1,90 @@
+"""Tokenizer + model from a hub id, a local folder or the tiny offline base; then the method."""
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+from netft.models.tiny import ensure_tiny
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_path(model_cfg, log=print) -> str:
+    if model_cfg.name_or_path == "tiny":
+        return str(ensure_tiny(model_cfg.cache_dir, log=log))
+    return model_cfg.name_or_path
+
+
+def pick_dtype(model_cfg, device: torch.device) -> torch.dtype:
+    if model_cfg.dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return DTYPES[model_cfg.dtype]
+
+
+def pick_attention(model_cfg, device: torch.device) -> str:
+    if model_cfg.attn_implementation != "auto":
+        return model_cfg.attn_implementation
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def load_tokenizer(path: str, model_cfg):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, revision=model_cfg.revision,
+                                        trust_remote_code=model_cfg.trust_remote_code)
+    if tok.pad_token is None:
+        # Pad positions carry no label and no attention, so any id will do.
+        tok.pad_token = tok.eos_token
+    if not tok.chat_template:
+        raise ValueError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
+                         "Use an instruct model or set tokenizer.chat_template.")
+    return tok
+
+
+def load_model(path: str, model_cfg, method_cfg, device: torch.device, quantization_config=None):
+    """The base causal LM on `device` (or on CPU first, for backends that shard from there)."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = dict(revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code,
+                  dtype=pick_dtype(model_cfg, device),
+                  attn_implementation=pick_attention(model_cfg, device))
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    model.config.use_cache = False
+    return model
+
+
+def qlora_quantization_config(dtype: torch.dtype):
+    from transformers import BitsAndBytesConfig
+
+    # quant_storage must equal the compute dtype, or FSDP refuses to flatten mixed dtypes
+    # (a top user pain of FSDP + QLoRA).
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_quant_storage=dtype)
+
+
+def apply_method(model, method_cfg):
+    """full: every weight trains. lora/qlora: PEFT adapters, base frozen."""
+    if method_cfg.name == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    target = method_cfg.target_modules
+    target = target if isinstance(target, str) else list(target)
+    lora = LoraConfig(r=method_cfg.lora_r, lora_alpha=method_cfg.lora_alpha,
+                      lora_dropout=method_cfg.lora_dropout, target_modules=target,
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def count_params(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,196 @@
+"""The tiny offline base model: a Llama-architecture causal LM + BPE tokenizer, built here.
+
+There is no model hub in CI or on an air-gapped cluster login node, yet every feature must be
+exercised for real. So we train a BPE tokenizer and briefly pre-train a ~1M-parameter Llama
+on text shipped with the package (public-domain general English + FRR's networking manual),
+giving it measurable general capability (held-out perplexity far below an untrained model's)
+that fine-tuning can then erode: the forgetting we measure.
+
+The build is deterministic and cached under `<cache_dir>/tiny-<hash>/`, keyed on the build
+settings and the corpus bytes; concurrent processes (ranks, sweep jobs) wait on a file lock
+instead of building twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from netft.config import ASSETS
+
+CORPUS = ASSETS / "corpus"
+SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<|eot|>",
+                  "<|system|>", "<|user|>", "<|assistant|>"]
+# Simple role-tagged template. The trainer finds assistant spans by rendering prefixes, so
+# it works the same for this template and for real ones such as Llama 3.1's.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|eot|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    vocab_size: int = 4096
+    hidden_size: int = 128
+    intermediate_size: int = 352
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 1024
+    seq_len: int = 256
+    batch_size: int = 8
+    steps: int = 600
+    lr: float = 3e-3
+    seed: int = 0
+    version: int = 1  # bump when the build code changes meaningfully
+
+
+def corpus_texts() -> dict[str, str]:
+    return {
+        "general_train": gzip.open(CORPUS / "general_train.txt.gz", "rt", encoding="utf-8").read(),
+        "networking": gzip.open(CORPUS / "networking.txt.gz", "rt", encoding="utf-8").read(),
+        "general_heldout": (CORPUS / "general_heldout.txt").read_text(encoding="utf-8"),
+    }
+
+
+def cache_key(spec: TinySpec) -> str:
+    h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
+    for name in ("general_train.txt.gz", "networking.txt.gz", "general_heldout.txt"):
+        h.update((CORPUS / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_tiny(cache_dir: str | os.PathLike, spec: TinySpec = TinySpec(), log=print) -> Path:
+    """Path of the cached tiny model, building it first if needed."""
+    cache = Path(os.path.expanduser(str(cache_dir)))
+    target = cache / f"tiny-{cache_key(spec)}"
+    if (target / "netft_tiny.json").exists():
+        return target
+    with _file_lock(cache / f".tiny-{cache_key(spec)}.lock"):
+        if (target / "netft_tiny.json").exists():  # another process built it meanwhile
+            return target
+        log(f"[netft] building the tiny base model into {target} (once; ~2-3 min on 2 CPU cores)")
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        build_tiny(tmp, spec, log=log)
+        os.replace(tmp, target)  # atomic: a half-built model is never visible
+    return target
+
+
+def build_tokenizer(texts: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2,
+                                  special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot|>",
+        pad_token="<|pad|>", chat_template=CHAT_TEMPLATE, model_max_length=spec_max_len())
+
+
+def spec_max_len() -> int:
+    return TinySpec.max_position_embeddings
+
+
+def _token_stream(tokenizer, text: str) -> torch.Tensor:
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    ids: list[int] = []
+    for batch_start in range(0, len(paragraphs), 512):
+        for enc in tokenizer(paragraphs[batch_start:batch_start + 512])["input_ids"]:
+            ids.extend(enc + [tokenizer.convert_tokens_to_ids("<|end_of_text|>")])
+    return torch.tensor(ids, dtype=torch.long)
+
+
+@torch.no_grad()
+def stream_perplexity(model, stream: torch.Tensor, seq_len: int, max_tokens: int = 60_000) -> float:
+    """Perplexity over non-overlapping windows of a token stream (the general-capability probe)."""
+    model.eval()
+    stream = stream[:max_tokens]
+    n = (len(stream) - 1) // seq_len
+    total_nll, total = 0.0, 0
+    for i in range(0, n, 16):
+        rows = torch.stack([stream[j * seq_len:(j + 1) * seq_len] for j in range(i, min(i + 16, n))])
+        logits = model(input_ids=rows).logits.float()
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)), rows[:, 1:].reshape(-1), reduction="sum")
+        total_nll += nll.item()
+        total += rows[:, 1:].numel()
+    return math.exp(total_nll / max(total, 1))
+
+
+def build_tiny(out: Path, spec: TinySpec, log=print) -> dict:
+    from transformers import LlamaConfig, LlamaForCausalLM, get_cosine_schedule_with_warmup
+
+    t0 = time.time()
+    torch.manual_seed(spec.seed)
+    texts = corpus_texts()
+    tokenizer = build_tokenizer([texts["general_train"], texts["networking"]], spec.vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size, num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads, num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0)
+    model = LlamaForCausalLM(config)
+    train = torch.cat([_token_stream(tokenizer, texts["general_train"]),
+                       _token_stream(tokenizer, texts["networking"])])
+    heldout = _token_stream(tokenizer, texts["general_heldout"])
+    ppl_untrained = stream_perplexity(model, heldout, spec.seq_len)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    sched = get_cosine_schedule_with_warmup(opt, max(1, spec.steps // 20), spec.steps)
+    gen = torch.Generator().manual_seed(spec.seed)
+    model.train()
+    from tqdm import tqdm
+
+    bar = tqdm(range(spec.steps), desc="pretrain tiny", unit="step", mininterval=2)
+    for _ in bar:
+        starts = torch.randint(0, len(train) - spec.seq_len - 1, (spec.batch_size,), generator=gen)
+        rows = torch.stack([train[s:s + spec.seq_len] for s in starts.tolist()])
+        loss = model(input_ids=rows, labels=rows).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    ppl = stream_perplexity(model, heldout, spec.seq_len)
+    info = {"spec": asdict(spec), "params": sum(p.numel() for p in model.parameters()),
+            "train_tokens_seen": spec.steps * spec.batch_size * spec.seq_len,
+            "general_heldout_ppl": ppl, "general_heldout_ppl_untrained": ppl_untrained,
+            "build_seconds": round(time.time() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "netft_tiny.json").write_text(json.dumps(info, indent=2))
+    log(f"[netft] tiny model built in {info['build_seconds']} s: {info['params']:,} params, "
+        f"general held-out ppl {ppl:.1f} (untrained {ppl_untrained:.1f})")
+    return info

@@ -1,0 +1,110 @@
+"""What the training loop needs from a parallel backend, and the torch-native backends.
+
+The loop only ever calls: engine.module(...) for forward, engine.backward(loss),
+engine.step() at an optimizer-step boundary, and the save/export hooks. single, ddp and fsdp2
+differ only in how the model is wrapped; clipping, stepping, DCP checkpoints and full state
+dicts are one code path (torch's state_dict helpers understand plain, DDP and FSDP2 modules).
+DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from netft.distributed import DistInfo
+from netft.optim import make_optimizer, make_scheduler
+
+
+@dataclass
+class Engine:
+    name: str
+    module: torch.nn.Module  # call forward on this
+    model: torch.nn.Module  # the HF / PEFT model inside (config, generate, save_pretrained)
+    optimizer: Any
+    scheduler: Any
+    backward: Callable[[torch.Tensor], None]
+    step: Callable[[], float]  # clip, optimizer + scheduler step, zero grads -> grad norm
+    no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
+    full_state_dict: Callable[[], dict]  # consolidated weights; complete on rank 0
+    save_state: Callable[[Path], None]  # sharded training state; every rank calls it
+    load_state: Callable[[Path], None]
+
+
+def _state_options(model, **kw):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    # Adapters: the frozen base is not training state; it comes back from the base model.
+    frozen = any(not p.requires_grad for p in model.parameters())
+    return StateDictOptions(ignore_frozen_params=frozen, **kw)
+
+
+def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_state_dict, set_state_dict)
+
+    name = cfg.parallel.name
+    if cfg.parallel.activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    if name == "fsdp2":
+        from netft.parallel.fsdp import shard_model
+
+        shard_model(model, cfg.parallel, info)
+        module = model
+    elif name == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        model.to(info.device)
+        module = DistributedDataParallel(
+            model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    else:
+        model.to(info.device)
+        module = model
+
+    optimizer = make_optimizer(model, cfg.train, fused=info.device.type == "cuda")
+    scheduler = make_scheduler(optimizer, cfg.train, total_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def step() -> float:
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)
+        if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
+            norm = norm.full_tensor()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def no_sync():
+        return module.no_sync() if name == "ddp" else contextlib.nullcontext()
+
+    def full_state_dict() -> dict:
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_model_state_dict(model, options=opts)
+
+    def save_state(path: Path) -> None:
+        msd, osd = get_state_dict(model, optimizer, options=_state_options(model))
+        dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(path))
+
+    def load_state(path: Path) -> None:
+        msd, osd = get_state_dict(model, optimizer, options=_state_options(model))
+        state = {"model": msd, "optim": osd}
+        dcp.load(state, checkpoint_id=str(path))
+        set_state_dict(model, optimizer, model_state_dict=state["model"],
+                       optim_state_dict=state["optim"], options=_state_options(model))
+
+    return Engine(name, module, model, optimizer, scheduler, lambda loss: loss.backward(), step,
+                  no_sync, full_state_dict, save_state, load_state)
+
+
+def build_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
+    if cfg.parallel.name == "zero3":
+        from netft.parallel.zero3 import build_zero3_engine
+
+        return build_zero3_engine(model, cfg, info, total_steps)
+    return build_torch_engine(model, cfg, info, total_steps)

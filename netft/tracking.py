@@ -1,0 +1,68 @@
+"""Metrics to `metrics.jsonl` and W&B, from rank 0 only.
+
+W&B is online when WANDB_API_KEY is set (or logger.mode=online), otherwise offline: run files
+under <run_dir>/wandb/ that `wandb sync` uploads later. The W&B run id is stored in the run
+dir so that a resumed (e.g. Slurm-requeued) run continues the same W&B run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+
+@dataclass
+class Tracker:
+    run_dir: Path
+    enabled: bool  # rank 0 only
+    wandb_run: Optional[Any] = None
+    summary: dict = field(default_factory=dict)
+
+    def log(self, metrics: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time": round(time.time(), 3), **metrics}
+        with open(self.run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.wandb_run is not None:
+            self.wandb_run.log(metrics, step=step)
+
+    def finish(self, summary: dict) -> None:
+        if not self.enabled:
+            return
+        self.summary.update(summary)
+        tmp = self.run_dir / "summary.json.tmp"
+        tmp.write_text(json.dumps(self.summary, indent=2, default=str))
+        os.replace(tmp, self.run_dir / "summary.json")
+        if self.wandb_run is not None:
+            for k, v in summary.items():
+                if isinstance(v, (int, float, str, bool)):
+                    self.wandb_run.summary[k] = v
+            self.wandb_run.finish()
+
+
+def wandb_mode(logger_cfg) -> str:
+    if logger_cfg.mode != "auto":
+        return logger_cfg.mode
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def start(logger_cfg, run_dir: Path, plain_config: dict, is_main: bool) -> Tracker:
+    tracker = Tracker(run_dir, enabled=is_main)
+    if not is_main or logger_cfg.name != "wandb":
+        return tracker
+    import wandb
+
+    id_file = run_dir / "wandb_run_id"
+    run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(6)
+    id_file.write_text(run_id)
+    tracker.wandb_run = wandb.init(
+        project=logger_cfg.project, entity=logger_cfg.entity, group=logger_cfg.group,
+        tags=list(logger_cfg.tags), config=plain_config, dir=str(run_dir), id=run_id,
+        resume="allow", mode=wandb_mode(logger_cfg), name=run_dir.name,
+        settings=wandb.Settings(console="off", silent=True))
+    return tracker

@@ -1,0 +1,212 @@
+"""netft-train: one fine-tuning run, top to bottom -- setup, loop, evaluate, save.
+
+    netft-train model=tiny method=lora train.epochs=2
+    torchrun --nproc-per-node 2 -m netft.train parallel=fsdp2 ...
+    srun python -m netft.train parallel=zero3 method=full ...      (slurm/train.sh does this)
+
+Everything rank-dependent is in two places: `rank_share` picks this rank's micro-batches, and
+only rank 0 writes files / W&B. Every rank runs every line below.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from netft import distributed
+from netft.config import to_plain, validate
+from netft.data.batching import collate, load_examples, plan_epoch, rank_share
+from netft.export import save_final
+from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
+                               pick_attention, resolve_path)
+from netft.objectives.sft import sft_loss_sum
+from netft.parallel.engine import build_engine
+from netft.tracking import start as start_tracking
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def plan(lengths, cfg, info, epoch: int, shuffle: bool = True, micro: int | None = None,
+         accum: int | None = None):
+    return plan_epoch(lengths, epoch=epoch, seed=cfg.train.seed, world=info.world,
+                      micro_batch_size=micro or cfg.train.micro_batch_size,
+                      grad_accum=accum or cfg.train.grad_accum, max_length=cfg.train.max_length,
+                      packing=cfg.train.packing, shuffle=shuffle)
+
+
+@torch.no_grad()
+def validation_loss(engine, examples, cfg, info, pad_id: int) -> float:
+    """Token-mean CE over the whole validation set; every rank makes the same calls."""
+    engine.module.eval()
+    lengths = [len(e.input_ids) for e in examples]
+    loss_sum, n_sum = 0.0, 0
+    for step in plan(lengths, cfg, info, 0, shuffle=False, micro=cfg.eval.val_micro_batch_size,
+                     accum=1):
+        for rows in rank_share(step, info.rank, info.world):
+            batch = to_device(collate(examples, rows, pad_id, cfg.train.packing), info.device)
+            s, n = sft_loss_sum(engine.module, batch)
+            loss_sum, n_sum = loss_sum + s.item(), n_sum + n
+    engine.module.train()
+    return distributed.all_reduce_sum(loss_sum, info) / max(distributed.all_reduce_sum(n_sum, info), 1)
+
+
+@torch.no_grad()
+def sample_generations(engine, tokenizer, rows: list[dict], cfg, info) -> list[dict]:
+    """Greedy answers to a few validation prompts, to eyeball what the run learned."""
+    engine.module.eval()
+    out = []
+    for row in rows:
+        prompt = [m for m in row["messages"] if m["role"] != "assistant"][:2]
+        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",
+                                            return_dict=True)["input_ids"].to(info.device)
+        gen = engine.model.generate(input_ids=ids, max_new_tokens=cfg.eval.max_new_tokens,
+                                    do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                                    synced_gpus=info.distributed)
+        answer = tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+        reference = next(m["content"] for m in row["messages"] if m["role"] == "assistant")
+        out.append({"prompt": prompt[-1]["content"], "answer": answer, "reference": reference})
+    engine.module.train()
+    return out
+
+
+def run(cfg: DictConfig) -> dict:
+    # ---------------------------------------------------------------- setup
+    validate(cfg)  # impossible combinations fail here, before any model is loaded
+    info = distributed.setup(cfg.parallel.backend)
+    print(distributed.announce(info), flush=True)
+    say = print if info.is_main else (lambda *a, **k: None)
+    run_dir = Path(cfg.run_dir)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+    random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+
+    model_path = resolve_path(cfg.model, log=say)
+    tokenizer = load_tokenizer(model_path, cfg.model)
+    model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
+    trainable, total = count_params(model)
+    say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
+        f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
+        f"parallel {cfg.parallel.name} x{info.world}")
+
+    train_ex, train_report = load_examples(cfg.data.train_files, tokenizer, cfg.train.max_length,
+                                           cfg.data.overlong)
+    val_ex, val_report = (load_examples(cfg.data.validation_files, tokenizer,
+                                        cfg.train.max_length, cfg.data.overlong)
+                          if cfg.data.validation_files else ([], None))
+    say("[netft] " + train_report.line("train"))
+    if val_report:
+        say("[netft] " + val_report.line("validation"))
+    lengths = [len(e.input_ids) for e in train_ex]
+    plans = [plan(lengths, cfg, info, epoch) for epoch in range(cfg.train.epochs)]
+    total_steps = sum(map(len, plans))
+    if cfg.train.max_steps > 0:
+        total_steps = min(total_steps, cfg.train.max_steps)
+
+    engine = build_engine(model, cfg, info, total_steps)
+    tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
+    pad_id = tokenizer.pad_token_id
+
+    # ---------------------------------------------------------------- loop
+    step, tokens_seen, history = 0, 0, []
+    bar = tqdm(total=total_steps, desc="train", unit="step", disable=not info.is_main,
+               mininterval=1)
+    engine.module.train()
+    for epoch in range(cfg.train.epochs):
+        for micro_batches in plans[epoch]:
+            if step >= total_steps:
+                break
+            t0 = time.perf_counter()
+            mine = rank_share(micro_batches, info.rank, info.world)
+            batches = [collate(train_ex, rows, pad_id, cfg.train.packing) for rows in mine]
+            local_targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+            # One normaliser for the whole optimizer step: the target tokens of every
+            # micro-batch on every rank. x world because DDP/FSDP/ZeRO average gradients.
+            n_targets = distributed.all_reduce_sum(local_targets, info)
+            scale = info.world / n_targets
+            loss_sum = 0.0
+            for j, batch in enumerate(batches):
+                sync = contextlib.nullcontext() if j == len(batches) - 1 else engine.no_sync()
+                with sync:
+                    s, _ = sft_loss_sum(engine.module, to_device(batch, info.device))
+                    engine.backward(s * scale)
+                loss_sum += s.item()
+            grad_norm = engine.step()
+            step += 1
+            loss = distributed.all_reduce_sum(loss_sum, info) / n_targets
+            step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
+            tokens_seen += step_tokens
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss} at step {step} (epoch {epoch + 1}); lower train.lr "
+                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data.")
+            dt = time.perf_counter() - t0
+            metrics = {"train/loss": loss, "train/lr": engine.scheduler.get_last_lr()[0],
+                       "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
+                       "train/epoch": epoch + 1, "train/tokens": tokens_seen}
+            tracker.log(metrics, step)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{step_tokens / dt:,.0f}", refresh=False)
+
+        # ---------------------------------------------------------- evaluate
+        record = {"epoch": epoch + 1, "step": step}
+        if val_ex and cfg.eval.val_every_epoch:
+            record["val_loss"] = validation_loss(engine, val_ex, cfg, info, pad_id)
+            tracker.log({"val/loss": record["val_loss"], "val/epoch": epoch + 1}, step)
+            bar.write(f"[netft] epoch {epoch + 1}: val loss {record['val_loss']:.4f}") \
+                if info.is_main else None
+        history.append(record)
+        if step >= total_steps:
+            break
+    bar.close()
+
+    # ---------------------------------------------------------------- save
+    final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info)
+    samples = []
+    if cfg.eval.sample_generations > 0 and cfg.data.validation_files:
+        from netft.data.chat import read_chat_jsonl
+
+        rows = read_chat_jsonl(cfg.data.validation_files[0])[:cfg.eval.sample_generations]
+        samples = sample_generations(engine, tokenizer, rows, cfg, info)
+        for s in samples:
+            say(f"\n--- prompt: {s['prompt'][:300]}\n--- model:  {s['answer'][:300]}")
+    summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
+               "parallel": cfg.parallel.name, "world": info.world, "steps": step,
+               "epochs_run": len(history), "tokens": tokens_seen, "history": history,
+               "final_train_loss": loss if step else None,
+               "final_val_loss": history[-1].get("val_loss") if history else None,
+               "trainable_params": trainable, "total_params": total,
+               "data": {"train": vars(train_report),
+                        "validation": vars(val_report) if val_report else None},
+               "samples": samples}
+    tracker.finish(summary)
+    say(f"[netft] done: run dir {run_dir}")
+    distributed.teardown(info)
+    return summary
+
+
+# conf/ sits beside the package in the repo (editable install, as `make setup` does).
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
