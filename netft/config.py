@@ -15,6 +15,7 @@ from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -153,6 +154,12 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
     import torch
 
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    # Hydra's `+key=value` appends past struct mode; re-check every key against the schema.
+    try:
+        OmegaConf.merge(OmegaConf.structured(NetftConfig), OmegaConf.to_container(cfg))
+    except (ConfigKeyError, ValidationError) as e:
+        raise ConfigError(f"{e.full_key}: {e.msg.splitlines()[0]} (see netft/config.py for the "
+                          "schema)") from None
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:

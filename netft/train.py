@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from netft import distributed
-from netft.config import to_plain, validate
+from netft.config import ConfigError, to_plain, validate
+from netft.data.chat import DataError, read_chat_jsonl
 from netft.data.batching import collate, load_examples, plan_epoch, rank_share
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
@@ -41,6 +43,27 @@ def plan(lengths, cfg, info, epoch: int, shuffle: bool = True, micro: int | None
                       micro_batch_size=micro or cfg.train.micro_batch_size,
                       grad_accum=accum or cfg.train.grad_accum, max_length=cfg.train.max_length,
                       packing=cfg.train.packing, shuffle=shuffle)
+
+
+def forward_backward(engine, batches: list[dict], info) -> float:
+    """Accumulate the gradients of one optimizer step; returns its token-mean loss.
+
+    One normaliser for the whole step: the target tokens of every micro-batch on every rank
+    (x world, because DDP/FSDP/ZeRO average gradients over ranks). So the gradient equals
+    that of one big batch, whatever the micro-batch split or sequence lengths.
+    """
+    local_targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+    n_targets = distributed.all_reduce_sum(local_targets, info)
+    scale = info.world / n_targets
+    loss_sum = 0.0
+    for j, batch in enumerate(batches):
+        # Only the last micro-batch all-reduces gradients (DDP); the rest accumulate locally.
+        sync = contextlib.nullcontext() if j == len(batches) - 1 else engine.no_sync()
+        with sync:
+            s, _ = sft_loss_sum(engine.module, to_device(batch, info.device))
+            engine.backward(s * scale)
+        loss_sum += s.item()
+    return distributed.all_reduce_sum(loss_sum, info) / n_targets
 
 
 @torch.no_grad()
@@ -129,21 +152,9 @@ def run(cfg: DictConfig) -> dict:
             t0 = time.perf_counter()
             mine = rank_share(micro_batches, info.rank, info.world)
             batches = [collate(train_ex, rows, pad_id, cfg.train.packing) for rows in mine]
-            local_targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
-            # One normaliser for the whole optimizer step: the target tokens of every
-            # micro-batch on every rank. x world because DDP/FSDP/ZeRO average gradients.
-            n_targets = distributed.all_reduce_sum(local_targets, info)
-            scale = info.world / n_targets
-            loss_sum = 0.0
-            for j, batch in enumerate(batches):
-                sync = contextlib.nullcontext() if j == len(batches) - 1 else engine.no_sync()
-                with sync:
-                    s, _ = sft_loss_sum(engine.module, to_device(batch, info.device))
-                    engine.backward(s * scale)
-                loss_sum += s.item()
+            loss = forward_backward(engine, batches, info)
             grad_norm = engine.step()
             step += 1
-            loss = distributed.all_reduce_sum(loss_sum, info) / n_targets
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
             tokens_seen += step_tokens
             if not math.isfinite(loss):
@@ -174,8 +185,6 @@ def run(cfg: DictConfig) -> dict:
     final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info)
     samples = []
     if cfg.eval.sample_generations > 0 and cfg.data.validation_files:
-        from netft.data.chat import read_chat_jsonl
-
         rows = read_chat_jsonl(cfg.data.validation_files[0])[:cfg.eval.sample_generations]
         samples = sample_generations(engine, tokenizer, rows, cfg, info)
         for s in samples:
@@ -201,7 +210,11 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
+    try:
+        run(cfg)
+    except (ConfigError, DataError) as e:  # user errors: the message, not a traceback
+        print(f"netft-train: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main() -> None:

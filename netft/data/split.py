@@ -1,0 +1,57 @@
+"""The held-out split, fixed before any training and stable when data is added.
+
+Each row goes to train / validation / test by a hash of its normalised prompt (system + user
+turns), not by a shuffle: adding rows never moves existing ones between splits, and the same
+prompt written twice lands in the same split (no leak from a duplicate).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from netft.data.chat import read_chat_jsonl
+
+SPLITS = ("train", "validation", "test")
+
+
+def prompt_key(row: dict) -> str:
+    text = "\n".join(m["content"] for m in row["messages"] if m["role"] != "assistant")
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def bucket(row: dict, salt: str = "netft") -> float:
+    """A number in [0, 1) fixed by the prompt alone."""
+    digest = hashlib.sha256((salt + "\x00" + prompt_key(row)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign(row: dict, test_frac: float, val_frac: float) -> str:
+    b = bucket(row)
+    if b < test_frac:
+        return "test"
+    return "validation" if b < test_frac + val_frac else "train"
+
+
+def split_rows(rows: list[dict], test_frac: float = 0.12, val_frac: float = 0.08) -> dict:
+    if not 0.0 < test_frac < 1.0 or not 0.0 <= val_frac < 1.0 - test_frac:
+        raise ValueError(f"test_frac={test_frac}, val_frac={val_frac}: need 0 < test < 1 and "
+                         "val >= 0 with test + val < 1")
+    out = {s: [] for s in SPLITS}
+    for row in rows:
+        out[assign(row, test_frac, val_frac)].append(row)
+    return out
+
+
+def write_splits(source: str | Path, out_dir: str | Path, test_frac: float = 0.12,
+                 val_frac: float = 0.08) -> dict[str, int]:
+    """Split a chat JSONL file into out_dir/{train,validation,test}.jsonl; returns counts."""
+    parts = split_rows(read_chat_jsonl(source), test_frac, val_frac)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in parts.items():
+        with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return {name: len(rows) for name, rows in parts.items()}

@@ -1,0 +1,43 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_SILENT", "true")
+# One tiny-model build shared by the whole suite (and by `make demo`).
+os.environ.setdefault("NETFT_CACHE", str(ROOT / ".cache" / "netft"))
+os.environ.pop("WANDB_API_KEY", None)  # tests never talk to a W&B server
+
+
+@pytest.fixture(scope="session")
+def tiny_path() -> Path:
+    from netft.models.tiny import ensure_tiny
+
+    return ensure_tiny(os.environ["NETFT_CACHE"])
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_path):
+    from omegaconf import OmegaConf
+
+    from netft.models.load import load_tokenizer
+
+    return load_tokenizer(str(tiny_path), OmegaConf.create({"revision": None,
+                                                             "trust_remote_code": False}))
+
+
+def compose(overrides=()):
+    """The run config exactly as netft-train would compose it (without Hydra's run dir)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def netft_train_cmd(*overrides):
+    return [sys.executable, "-m", "netft.train", *overrides]
