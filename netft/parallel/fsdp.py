@@ -37,4 +37,7 @@ def shard_model(model, parallel_cfg, info: DistInfo) -> None:
         kwargs["offload_policy"] = CPUOffloadPolicy()
     for layer in decoder_layers(model):
         fully_shard(layer, **kwargs)
-    fully_shard(model, **kwargs)
+    # The root is the HF model itself, not a PEFT wrapper around it: PeftModel.generate calls
+    # the inner model directly, which must carry the root's unshard hooks.
+    root = model.get_base_model() if hasattr(model, "get_base_model") else model
+    fully_shard(root, **kwargs)

@@ -1,0 +1,108 @@
+"""netft-train end to end on the tiny model: run dir, metrics, W&B offline files, final/."""
+import glob
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, netft_train_cmd
+from netft import wandb_offline
+
+pytestmark = pytest.mark.slow
+
+RELOAD = r"""
+import json, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+final, method, val_file = sys.argv[1], sys.argv[2], sys.argv[3]
+tok = AutoTokenizer.from_pretrained(final)
+if method == "full":
+    model = AutoModelForCausalLM.from_pretrained(final)
+else:
+    from peft import AutoPeftModelForCausalLM
+    model = AutoPeftModelForCausalLM.from_pretrained(final)
+model.eval()
+# Validation loss recomputed from the reloaded weights (plain transformers/PEFT forward).
+from netft.data.batching import load_examples
+exs, _ = load_examples([val_file], tok, 512)
+nll, n = 0.0, 0
+with torch.no_grad():
+    for ex in exs:
+        ids = torch.tensor([ex.input_ids]); labels = torch.tensor([ex.labels])
+        logits = model(input_ids=ids).logits[:, :-1]
+        mask = labels[:, 1:] != -100
+        nll += torch.nn.functional.cross_entropy(logits[mask], labels[:, 1:][mask], reduction="sum").item()
+        n += int(mask.sum())
+prompt = tok.apply_chat_template([{"role": "user", "content": "Configure OSPF area 0 on eth1 in FRR."}],
+                                 add_generation_prompt=True, return_tensors="pt", return_dict=True)
+out = model.generate(**prompt, max_new_tokens=20, do_sample=False, pad_token_id=tok.pad_token_id)
+print(json.dumps({"val_loss": nll / n, "text": tok.decode(out[0, prompt["input_ids"].shape[1]:])}))
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_path):
+    out = {}
+    for method in ("lora", "full"):
+        run_dir = tmp_path_factory.mktemp(method) / "run"
+        proc = subprocess.run(
+            netft_train_cmd("model=tiny", f"method={method}", "train.epochs=1",
+                            "train.max_steps=12", "eval.sample_generations=1", f"run_dir={run_dir}"),
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[method] = (run_dir, proc)
+    return out
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_run_dir_contents(runs, method):
+    run_dir, proc = runs[method]
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "final"):
+        assert (run_dir / name).exists(), name
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if "train/loss" in r]
+    assert len(train) == 12 and all(r["train/tokens_per_s"] > 0 for r in train)
+    assert [r["step"] for r in train] == list(range(1, 13))
+    assert any("val/loss" in r for r in rows)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 12 and summary["method"] == method
+    assert summary["final_val_loss"] == pytest.approx(
+        [r["val/loss"] for r in rows if "val/loss" in r][-1])
+    assert f"run dir {run_dir}" in proc.stdout
+    if method == "lora":
+        assert (run_dir / "final" / "adapter_model.safetensors").exists()
+    else:
+        assert (run_dir / "final" / "model.safetensors").exists()
+    assert not list((run_dir / "final").glob("*.bin")), "weights must be safetensors"
+
+
+def test_loss_falls(runs):
+    rows = [json.loads(line) for line in (runs["full"][0] / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in rows if "train/loss" in r]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_final_reloads_in_fresh_process(runs, method):
+    run_dir, _ = runs[method]
+    val_file = ROOT / "netft/assets/data/netops/validation.jsonl"
+    proc = subprocess.run([sys.executable, "-c", RELOAD, str(run_dir / "final"), method,
+                           str(val_file)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # The reloaded weights are the trained ones: same validation loss as the run measured.
+    assert out["val_loss"] == pytest.approx(summary["final_val_loss"], rel=1e-4)
+    assert len(out["text"]) > 0
+
+
+def test_wandb_offline_files_hold_the_train_loss(runs):
+    run_dir, _ = runs["lora"]
+    files = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(files) == 1
+    logged = {r["_step"]: r["train/loss"] for r in wandb_offline.history(files[0]) if "train/loss" in r}
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    expected = {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
+    assert logged == pytest.approx(expected)
+    cfg = wandb_offline.config(files[0])
+    assert cfg["method"]["name"] == "lora" and cfg["train"]["max_steps"] == 12
