@@ -87,6 +87,12 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     packing: bool = True
     seed: int = 0
+    # Checkpoints: every N optimizer steps (0: off) and at each epoch end; keep the last K.
+    save_every_steps: int = 0
+    save_every_epoch: bool = True
+    keep_checkpoints: int = 2
+    # auto: continue from the newest complete checkpoint in run_dir; never; or a path.
+    resume: str = "auto"
 
 
 @dataclass

@@ -31,6 +31,17 @@ class Tracker:
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
 
+    def truncate_after(self, step: int) -> None:
+        """On resume: drop metric rows that the interrupted run logged past its checkpoint."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        os.replace(tmp, path)
+
     def finish(self, summary: dict) -> None:
         if not self.enabled:
             return

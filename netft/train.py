@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from netft import distributed
+from netft import checkpoint, distributed
 from netft.config import ConfigError, to_plain, validate
 from netft.data.chat import DataError, read_chat_jsonl
 from netft.data.batching import collate, load_examples, plan_epoch, rank_share
@@ -29,7 +31,7 @@ from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                pick_attention, resolve_path)
 from netft.objectives.sft import sft_loss_sum
-from netft.parallel.engine import build_engine
+from netft.parallel.engine import build_engine, parameter_share
 from netft.tracking import start as start_tracking
 
 
@@ -101,6 +103,28 @@ def sample_generations(engine, tokenizer, rows: list[dict], cfg, info) -> list[d
     return out
 
 
+PREEMPTED_EXIT = 0  # slurm/train.sh requeues the job itself after a preemption save
+
+
+def preemption_flag() -> threading.Event:
+    """Set by SIGUSR1 (Slurm's --signal warning) or SIGTERM; checked at step boundaries."""
+    flag = threading.Event()
+    for sig in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(sig, lambda *_: flag.set())
+    return flag
+
+
+def find_resume(cfg, run_dir: Path) -> Path | None:
+    if cfg.train.resume == "never":
+        return None
+    if cfg.train.resume == "auto":
+        return checkpoint.latest(run_dir)
+    path = Path(cfg.train.resume).expanduser()
+    if not (path / "COMPLETE").exists():
+        raise ConfigError(f"train.resume={path}: not a complete netft checkpoint directory")
+    return path
+
+
 def run(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- setup
     validate(cfg)  # impossible combinations fail here, before any model is loaded
@@ -115,6 +139,10 @@ def run(cfg: DictConfig) -> dict:
     torch.manual_seed(cfg.train.seed)
 
     model_path = resolve_path(cfg.model, log=say)
+    if cfg.parallel.name == "zero3":
+        from netft.parallel.zero3 import before_model_load
+
+        before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
     tokenizer = load_tokenizer(model_path, cfg.model)
     model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
     trainable, total = count_params(model)
@@ -137,16 +165,36 @@ def run(cfg: DictConfig) -> dict:
         total_steps = min(total_steps, cfg.train.max_steps)
 
     engine = build_engine(model, cfg, info, total_steps)
+    share = parameter_share(engine.model)
+    print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
+          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])})", flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
     pad_id = tokenizer.pad_token_id
 
     # ---------------------------------------------------------------- loop
-    step, tokens_seen, history = 0, 0, []
-    bar = tqdm(total=total_steps, desc="train", unit="step", disable=not info.is_main,
-               mininterval=1)
+    step, tokens_seen, history, start_epoch, skip = 0, 0, [], 0, 0
+    resume_from = find_resume(cfg, run_dir)
+    if resume_from is not None:
+        loop = checkpoint.load(engine, resume_from, info)
+        step, tokens_seen, history = loop["step"], loop["tokens"], loop["history"]
+        start_epoch, skip = loop["epoch"], loop["step_in_epoch"]
+        say(f"[netft] resumed from {resume_from} (step {step}, epoch {start_epoch + 1})")
+        if info.is_main:
+            tracker.truncate_after(step)
+    stop = preemption_flag()
+
+    def save_checkpoint(epoch: int, step_in_epoch: int) -> None:
+        checkpoint.save(engine, run_dir, {"step": step, "epoch": epoch, "tokens": tokens_seen,
+                                          "step_in_epoch": step_in_epoch, "history": history},
+                        info, keep=cfg.train.keep_checkpoints)
+
+    bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
+               disable=not info.is_main, mininterval=1)
     engine.module.train()
-    for epoch in range(cfg.train.epochs):
-        for micro_batches in plans[epoch]:
+    for epoch in range(start_epoch, cfg.train.epochs):
+        for i, micro_batches in enumerate(plans[epoch]):
+            if i < skip:  # already trained before the resume
+                continue
             if step >= total_steps:
                 break
             t0 = time.perf_counter()
@@ -160,7 +208,8 @@ def run(cfg: DictConfig) -> dict:
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"loss is {loss} at step {step} (epoch {epoch + 1}); lower train.lr "
-                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data.")
+                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
+                    f"good checkpoint is {checkpoint.latest(run_dir)}.")
             dt = time.perf_counter() - t0
             metrics = {"train/loss": loss, "train/lr": engine.scheduler.get_last_lr()[0],
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
@@ -168,6 +217,15 @@ def run(cfg: DictConfig) -> dict:
             tracker.log(metrics, step)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{step_tokens / dt:,.0f}", refresh=False)
+            preempted = distributed.all_reduce_sum(stop.is_set(), info) > 0  # all ranks agree
+            every = cfg.train.save_every_steps
+            if preempted or (every > 0 and step % every == 0):
+                save_checkpoint(epoch, i + 1)
+            if preempted:
+                say(f"[netft] preempted: checkpoint saved at step {step}; exiting for requeue")
+                distributed.teardown(info)
+                sys.exit(PREEMPTED_EXIT)
+        skip = 0
 
         # ---------------------------------------------------------- evaluate
         record = {"epoch": epoch + 1, "step": step}
@@ -177,6 +235,8 @@ def run(cfg: DictConfig) -> dict:
             bar.write(f"[netft] epoch {epoch + 1}: val loss {record['val_loss']:.4f}") \
                 if info.is_main else None
         history.append(record)
+        if cfg.train.save_every_epoch:
+            save_checkpoint(epoch + 1, 0)
         if step >= total_steps:
             break
     bar.close()

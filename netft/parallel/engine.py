@@ -34,12 +34,13 @@ class Engine:
     load_state: Callable[[Path], None]
 
 
-def _state_options(model, **kw):
+def _state_options(model):
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
-    # Adapters: the frozen base is not training state; it comes back from the base model.
+    # Adapters: the frozen base is not training state; it comes back from the base model
+    # (so loading must not insist on finding it in the checkpoint).
     frozen = any(not p.requires_grad for p in model.parameters())
-    return StateDictOptions(ignore_frozen_params=frozen, **kw)
+    return StateDictOptions(ignore_frozen_params=frozen, strict=not frozen)
 
 
 def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
@@ -100,6 +101,27 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
 
     return Engine(name, module, model, optimizer, scheduler, lambda loss: loss.backward(), step,
                   no_sync, full_state_dict, save_state, load_state)
+
+
+def parameter_share(model) -> dict:
+    """How much of the model this rank holds: the proof that sharding happened."""
+    local = full = 0
+    kinds: set[str] = set()
+    for p in model.parameters():
+        if hasattr(p, "ds_numel"):  # ZeRO-3: a partitioned placeholder + this rank's slice
+            full += p.ds_numel
+            local += p.ds_tensor.numel()
+            kinds.add("zero3-partition")
+        elif hasattr(p, "to_local"):  # FSDP2: a DTensor
+            full += p.numel()
+            local += p.to_local().numel()
+            kinds.update(str(pl) for pl in p.placements)
+        else:
+            full += p.numel()
+            local += p.numel()
+            kinds.add("replicated")
+    return {"local": local, "full": full, "fraction": local / max(full, 1),
+            "placements": sorted(kinds)}
 
 
 def build_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
