@@ -41,3 +41,27 @@ def compose(overrides=()):
 
 def netft_train_cmd(*overrides):
     return [sys.executable, "-m", "netft.train", *overrides]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_cmd(nproc, *overrides):
+    return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
+            "--master-addr=127.0.0.1", f"--master-port={free_port()}", "-m", "netft.train",
+            *overrides]
+
+
+def read_metrics(run_dir):
+    import json
+
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def train_losses(run_dir):
+    return [r["train/loss"] for r in read_metrics(run_dir) if "train/loss" in r]

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# N ranks on this machine, same Hydra overrides as netft-train.
+#   NPROC=2 launch/local.sh parallel=fsdp2 method=lora
+#   NPROC=8 launch/local.sh parallel=zero3 method=full model=llama3_8b
+# GPU: one rank per GPU (nccl). CPU: gloo; mind the cores (OMP threads are split per rank).
+set -euo pipefail
+NPROC=${NPROC:-$( (command -v nvidia-smi >/dev/null && nvidia-smi -L | wc -l) || echo 2)}
+[ "$NPROC" -ge 1 ] || NPROC=2
+if [ -z "${OMP_NUM_THREADS:-}" ] && ! command -v nvidia-smi >/dev/null; then
+  export OMP_NUM_THREADS=$(( $(nproc) / NPROC > 0 ? $(nproc) / NPROC : 1 ))
+fi
+exec python -m torch.distributed.run --standalone --nproc-per-node="$NPROC" -m netft.train "$@"

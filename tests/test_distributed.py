@@ -1,0 +1,98 @@
+"""2 ranks (gloo, CPU) against 1 process with the same global batch, for every backend.
+
+Tolerance: per-step losses within 1e-4 absolute (fp32 on CPU; the only differences are the
+order of floating-point reductions), validation loss within 1e-4 relative.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, netft_train_cmd, torchrun_cmd, train_losses
+
+pytestmark = pytest.mark.slow
+
+COMBOS = [("full", "zero3"), ("lora", "fsdp2"), ("full", "fsdp2"), ("lora", "zero3"),
+          ("lora", "ddp")]
+COMMON = ["model=tiny", "train.epochs=1", "train.max_steps=4", "train.micro_batch_size=1",
+          "train.lr=1e-3", "logger=none", "eval.sample_generations=0", "train.save_every_epoch=false"]
+PLACEMENT = {"fsdp2": "S(0)", "zero3": "zero3-partition", "ddp": "replicated"}
+LOSS_TOL = 1e-4
+
+LOGITS = r"""
+import json, sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+path, method = sys.argv[1], sys.argv[2]
+tok = AutoTokenizer.from_pretrained(path)
+if method == "full":
+    model = AutoModelForCausalLM.from_pretrained(path)
+else:
+    from peft import AutoPeftModelForCausalLM
+    model = AutoPeftModelForCausalLM.from_pretrained(path)
+ids = tok.apply_chat_template([{"role": "user", "content": "show ip ospf neighbor on R1"}],
+                              add_generation_prompt=True, return_tensors="pt", return_dict=True)
+with torch.no_grad():
+    print(json.dumps(model(input_ids=ids["input_ids"]).logits[0].tolist()))
+"""
+
+
+def run_ok(cmd, timeout=600):
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    return proc
+
+
+@pytest.fixture(scope="module")
+def single_runs(tmp_path_factory, tiny_path):
+    out = {}
+    for method in ("full", "lora"):
+        run_dir = tmp_path_factory.mktemp(f"single-{method}") / "run"
+        run_ok(netft_train_cmd(*COMMON, f"method={method}", "parallel=single",
+                               "train.grad_accum=4", f"run_dir={run_dir}"))
+        out[method] = run_dir
+    return out
+
+
+def final_logits(run_dir, method):
+    proc = run_ok([sys.executable, "-c", LOGITS, str(run_dir / "final"), method], timeout=300)
+    import torch
+
+    return torch.tensor(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("method,parallel", COMBOS)
+def test_two_ranks_match_one_process(tmp_path, single_runs, method, parallel):
+    run_dir = tmp_path / "run"
+    proc = run_ok(torchrun_cmd(2, *COMMON, f"method={method}", f"parallel={parallel}",
+                               "train.grad_accum=2", f"run_dir={run_dir}"))
+    log = proc.stdout + proc.stderr
+    # Both ranks announced themselves, and each holds its share of the parameters.
+    for rank in (0, 1):
+        assert f"[netft] rank {rank}/2 " in log
+        line = next(ln for ln in log.splitlines() if ln.startswith(f"[netft] rank {rank} holds"))
+        assert PLACEMENT[parallel] in line, line
+        frac = float(line.split("(")[1].split("%")[0]) / 100
+        if parallel == "ddp":
+            assert frac == 1.0
+        else:
+            assert 0.45 < frac < 0.55, line  # ~1/world of every sharded parameter
+
+    ref_dir = single_runs[method]
+    ref, got = train_losses(ref_dir), train_losses(run_dir)
+    assert len(got) == len(ref) == 4
+    assert max(abs(a - b) for a, b in zip(got, ref)) < LOSS_TOL, (got, ref)
+    assert abs(got[-1] - got[0]) > 10 * LOSS_TOL, "the model did not train"
+    s_ref = json.loads((ref_dir / "summary.json").read_text())
+    s_got = json.loads((run_dir / "summary.json").read_text())
+    assert s_got["world"] == 2 and s_got["parallel"] == parallel
+    assert s_got["final_val_loss"] == pytest.approx(s_ref["final_val_loss"], rel=1e-4)
+
+    # final/ reloads with plain transformers/PEFT and gives the trained model's logits.
+    if method == "lora":
+        from safetensors.torch import load_file
+
+        adapter = load_file(run_dir / "final" / "adapter_model.safetensors")
+        assert adapter and all(t.numel() > 0 for t in adapter.values())  # never empty adapters
+    diff = (final_logits(run_dir, method) - final_logits(ref_dir, method)).abs().max().item()
+    assert diff < 1e-3, diff

@@ -1,0 +1,113 @@
+"""Checkpoints survive kills: SIGKILL one rank, resume, end where an uninterrupted run ends."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import ROOT, compose, torchrun_cmd, train_losses
+from netft import checkpoint
+from netft.distributed import DistInfo
+from netft.models.load import apply_method, load_model
+from netft.parallel.engine import build_torch_engine
+
+COMMON = ["model=tiny", "train.epochs=2", "train.max_steps=24", "train.micro_batch_size=1",
+          "train.grad_accum=2", "train.lr=1e-3", "logger=none", "eval.sample_generations=0",
+          "train.save_every_steps=4", "train.keep_checkpoints=2"]
+WEIGHT_TOL = 1e-5
+
+
+def rank_pids(parent_pid: int) -> dict[int, int]:
+    """rank -> pid of the worker processes that torchrun started."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().split()
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[3]) == parent_pid:
+            for kv in env:
+                if kv.startswith(b"RANK="):
+                    out[int(kv[5:])] = int(pid)
+    return out
+
+
+def final_weights(run_dir: Path) -> dict:
+    files = list((run_dir / "final").glob("*.safetensors"))
+    assert len(files) == 1
+    return load_file(files[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,parallel", [("lora", "fsdp2"), ("full", "zero3")])
+def test_sigkill_one_rank_then_resume_matches_uninterrupted(tmp_path, tiny_path, method, parallel):
+    overrides = [*COMMON, f"method={method}", f"parallel={parallel}"]
+    straight = tmp_path / "straight"
+    proc = subprocess.run(torchrun_cmd(2, *overrides, f"run_dir={straight}"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    launcher = subprocess.Popen(torchrun_cmd(2, *overrides, f"run_dir={killed}"), cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = killed / "checkpoints" / "step-00000008" / "COMPLETE"
+    deadline = time.time() + 300
+    while not target.exists():
+        assert launcher.poll() is None, "run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(rank_pids(launcher.pid)[1], signal.SIGKILL)
+    assert launcher.wait(timeout=120) != 0
+    assert not (killed / "final").exists(), "the kill came too late to test anything"
+    killed_at = checkpoint.latest(killed)
+    assert killed_at is not None and int(killed_at.name.split("-")[1]) < 24
+
+    proc = subprocess.run(torchrun_cmd(2, *overrides, f"run_dir={killed}"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resumed from {killed_at}" in proc.stdout
+    # Same optimizer-step count, same losses from the checkpoint on, same final weights.
+    assert train_losses(killed) == pytest.approx(train_losses(straight), abs=1e-5)
+    a, b = final_weights(straight), final_weights(killed)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=WEIGHT_TOL, rtol=0, msg=k)
+
+
+def test_kill_during_save_leaves_previous_checkpoint_loadable(tmp_path, tiny_path):
+    cfg = compose(["run_dir=/tmp/x", "method=full"])
+    model = apply_method(load_model(str(tiny_path), cfg.model, cfg.method, torch.device("cpu")),
+                         cfg.method)
+    engine = build_torch_engine(model, cfg, DistInfo(), total_steps=10)
+    info = DistInfo()
+    good = checkpoint.save(engine, tmp_path, {"step": 2, "epoch": 0, "step_in_epoch": 2,
+                                              "tokens": 10, "history": []}, info, keep=2)
+    saved = {k: v.clone() for k, v in engine.model.state_dict().items()}
+
+    real_save = engine.save_state
+
+    def dies_halfway(path):  # writes part of the shards, then the process "dies"
+        real_save(path)
+        next(path.glob("*.distcp")).write_bytes(b"truncated")
+        raise KeyboardInterrupt("killed mid-save")
+
+    engine.save_state = dies_halfway
+    with torch.no_grad():
+        for p in engine.model.parameters():
+            p.add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(engine, tmp_path, {"step": 4, "epoch": 0, "step_in_epoch": 4,
+                                           "tokens": 20, "history": []}, info, keep=2)
+    assert checkpoint.latest(tmp_path) == good
+    engine.save_state = real_save
+    loop = checkpoint.load(engine, good, info)
+    assert loop["step"] == 2
+    for k, v in engine.model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
