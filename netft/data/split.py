@@ -2,7 +2,8 @@
 
 Each row goes to train / validation / test by a hash of its normalised prompt (system + user
 turns), not by a shuffle: adding rows never moves existing ones between splits, and the same
-prompt written twice lands in the same split (no leak from a duplicate).
+prompt written twice lands in the same split (no leak from a duplicate). Rows that must stay
+together (a refusal item and its answerable twin) share a "group" field, hashed instead.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def prompt_key(row: dict) -> str:
 
 
 def bucket(row: dict, salt: str = "netft") -> float:
-    """A number in [0, 1) fixed by the prompt alone."""
-    digest = hashlib.sha256((salt + "\x00" + prompt_key(row)).encode()).digest()
+    """A number in [0, 1) fixed by the prompt (or the row's group) alone."""
+    key = f"group:{row['group']}" if row.get("group") else prompt_key(row)
+    digest = hashlib.sha256((salt + "\x00" + key).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

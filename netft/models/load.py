@@ -44,15 +44,16 @@ def load_tokenizer(path: str, model_cfg):
     return tok
 
 
-def load_model(path: str, model_cfg, method_cfg, device: torch.device, quantization_config=None):
-    """The base causal LM on `device` (or on CPU first, for backends that shard from there)."""
+def load_model(path: str, model_cfg, method_cfg, device: torch.device):
+    """The base causal LM, on CPU; backends move or shard it onto devices."""
     from transformers import AutoModelForCausalLM
 
+    dtype = pick_dtype(model_cfg, device)
     kwargs = dict(revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code,
-                  dtype=pick_dtype(model_cfg, device),
-                  attn_implementation=pick_attention(model_cfg, device))
-    if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
+                  dtype=dtype, attn_implementation=pick_attention(model_cfg, device))
+    if method_cfg.name == "qlora":
+        kwargs["quantization_config"] = qlora_quantization_config(dtype)
+        kwargs["device_map"] = {"": device}  # bitsandbytes quantises on the GPU
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     model.config.use_cache = False
     return model
