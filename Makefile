@@ -18,7 +18,7 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(VENV)/bin/netft-train model=tiny method=lora train.epochs=2
+	$(VENV)/bin/netft-train model=tiny method=full train.epochs=3 train.lr=1e-3
 
 test: setup
 	$(PY) -m pytest -q -ra

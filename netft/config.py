@@ -98,6 +98,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     val_every_epoch: bool = True
+    val_before_training: bool = True
     val_micro_batch_size: int = 8
     # Print a few greedy generations from the validation prompts after training.
     sample_generations: int = 2

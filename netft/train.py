@@ -188,6 +188,13 @@ def run(cfg: DictConfig) -> dict:
                                           "step_in_epoch": step_in_epoch, "history": history},
                         info, keep=cfg.train.keep_checkpoints)
 
+    if resume_from is None and val_ex and cfg.eval.val_before_training:
+        # Epoch 0: the starting model, the baseline every later epoch is compared with.
+        history.append({"epoch": 0, "step": 0,
+                        "val_loss": validation_loss(engine, val_ex, cfg, info, pad_id)})
+        tracker.log({"val/loss": history[0]["val_loss"], "val/epoch": 0}, 0)
+        say(f"[netft] before training: val loss {history[0]['val_loss']:.4f}")
+
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
                disable=not info.is_main, mininterval=1)
     engine.module.train()
