@@ -9,4 +9,8 @@ NPROC=${NPROC:-$( (command -v nvidia-smi >/dev/null && nvidia-smi -L | wc -l) ||
 if [ -z "${OMP_NUM_THREADS:-}" ] && ! command -v nvidia-smi >/dev/null; then
   export OMP_NUM_THREADS=$(( $(nproc) / NPROC > 0 ? $(nproc) / NPROC : 1 ))
 fi
-exec python -m torch.distributed.run --standalone --nproc-per-node="$NPROC" -m netft.train "$@"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${NETFT_PYTHON:-$ROOT/.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python3
+# --standalone: a private rendezvous on a free local port, so concurrent runs never collide.
+exec "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node="$NPROC" -m netft.train "$@"

@@ -73,7 +73,9 @@ def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
     if "MASTER_ADDR" not in os.environ:
         os.environ["MASTER_ADDR"] = _first_slurm_host() or "127.0.0.1"
-    os.environ.setdefault("MASTER_PORT", "29500")
+    # Jobs sharing a node must not share a rendezvous port: derive it from the job id.
+    job = os.environ.get("SLURM_JOB_ID")
+    os.environ.setdefault("MASTER_PORT", str(20000 + int(job) % 20000) if job else "29500")
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(minutes=timeout_minutes),

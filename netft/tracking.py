@@ -62,18 +62,33 @@ def wandb_mode(logger_cfg) -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": 1}} -> {"train.lr": 1}: the same keys as Hydra overrides and W&B sweep
+    parameters, so a sweep's values and the resolved config never collide in W&B."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def start(logger_cfg, run_dir: Path, plain_config: dict, is_main: bool) -> Tracker:
     tracker = Tracker(run_dir, enabled=is_main)
     if not is_main or logger_cfg.name != "wandb":
         return tracker
     import wandb
 
+    # A W&B sweep agent names the run (WANDB_RUN_ID); otherwise the id lives in the run dir so
+    # that a resumed or requeued job continues the same W&B run.
     id_file = run_dir / "wandb_run_id"
-    run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(6)
+    run_id = (os.environ.get("WANDB_RUN_ID")
+              or (id_file.read_text().strip() if id_file.exists() else secrets.token_hex(6)))
     id_file.write_text(run_id)
     tracker.wandb_run = wandb.init(
         project=logger_cfg.project, entity=logger_cfg.entity, group=logger_cfg.group,
-        tags=list(logger_cfg.tags), config=plain_config, dir=str(run_dir), id=run_id,
+        tags=list(logger_cfg.tags), config=flatten(plain_config), dir=str(run_dir), id=run_id,
         resume="allow", mode=wandb_mode(logger_cfg), name=run_dir.name,
         settings=wandb.Settings(console="off", silent=True))
     return tracker

@@ -106,4 +106,4 @@ def test_wandb_offline_files_hold_the_train_loss(runs):
     expected = {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
     assert logged == pytest.approx(expected)
     cfg = wandb_offline.config(files[0])
-    assert cfg["method"]["name"] == "lora" and cfg["train"]["max_steps"] == 12
+    assert cfg["method.name"] == "lora" and cfg["train.max_steps"] == 12
