@@ -92,7 +92,8 @@ def test_two_nodes_one_rank_each_match_one_node(slurm, one_node_run, tmp_path):
 def test_usr1_preemption_checkpoints_requeues_and_resumes(slurm, one_node_run, tmp_path):
     run_dir = tmp_path / "run"
     env = dict(slurm, NETFT_RUN_DIR=str(run_dir))
-    proc = sbatch(env, ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"], TRAIN,
+    with_wandb = [o for o in TRAIN if o != "logger=none"] + ["logger=wandb"]
+    proc = sbatch(env, ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"], with_wandb,
                   wait=False)
     job = proc.stdout.strip().split(";")[0]
     assert proc.returncode == 0, proc.stderr
@@ -108,6 +109,9 @@ def test_usr1_preemption_checkpoints_requeues_and_resumes(slurm, one_node_run, t
     assert "USR1: asking all ranks to checkpoint" in log
     assert "preempted: checkpoint saved at step" in log
     assert "restart 1" in log and "resumed from" in log
+    # Both halves of the job logged to the same W&B run (offline here: one dir per process).
+    wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(wandb_runs) == 2 and len({p.name.rsplit("-", 1)[1] for p in wandb_runs}) == 1
     straight = one_node_run[0]
     assert len(train_losses(run_dir)) == len(train_losses(straight)) == 16
     a, b = weights(straight), weights(run_dir)

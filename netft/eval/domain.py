@@ -227,7 +227,14 @@ def _ospf_facts(m: dict, fam: str, category: str) -> list[Fact]:
         facts.append(("stub", lambda st: _has(st, rf"{rtr} area (\S+) stub( no-summary)?",
                                               lambda mm: _area_eq(mm.group(1), area))))
     if m["passive_prefix"]:
-        facts.append(("passive_prefix", in_area(m["passive_prefix"])))
+        # meta does not name the LAN interface, so `ip ospf area` counts there when it is on
+        # an interface that is made passive.
+        def passive_ifs(st):
+            return ({s.split()[-1] for s in st if re.fullmatch(rf"{rtr} passive-interface \S+", s)}
+                    | {s.split()[1] for s in st if re.fullmatch(r"interface \S+ ip ospf passive", s)})
+        facts.append(("passive_prefix", lambda st: in_area(m["passive_prefix"])(st) or any(
+            _has(st, rf"interface {E(i)} ip ospf(?: \d+)? area (\S+)",
+                 lambda mm: _area_eq(mm.group(1), area)) for i in passive_ifs(st))))
         facts.append(("passive", lambda st: _has(st, rf"{rtr} passive-interface \S+")
                       or _has(st, r"interface \S+ ip ospf passive")))
     if category == "translate":
@@ -548,21 +555,22 @@ those through under until very what when where which while will with would your 
 it's is are the and for not but can one two every any all out own""".split())
 
 
-def _key_terms(text: str) -> set[str]:
-    spans = {" ".join(s.lower().split()) for s in re.findall(r"`([^`]+)`", text)}
-    words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9/\-]{3,}|\d+", text)}
-    return spans | (words - _STOP)
+def _words(text: str) -> list[str]:
+    # "2-way/drother", "10.0.0.0/8" and "ge-0/0/1.0" stay one token each.
+    return re.findall(r"[a-z0-9]+(?:[-/.:][a-z0-9]+)*", text.lower())
 
 
 def overlap_weak(pred: str, ref: str) -> float:
-    """Recall of the reference's key terms (backticked commands and content words) in the
-    prediction. Weak: paraphrases score low and a wrong answer that reuses the words high."""
-    keys = _key_terms(ref)
-    if not keys:
+    """Recall of the reference's key terms (backticked commands, content words, numbers) in
+    the prediction. Weak: paraphrases score low and a wrong answer that reuses the words
+    scores high."""
+    spans = {" ".join(s.lower().split()) for s in re.findall(r"`([^`]+)`", ref)}
+    words = {w for w in _words(ref) if (len(w) >= 4 or w.isdigit()) and w not in _STOP}
+    if not spans and not words:
         return 1.0
-    low = " ".join(pred.lower().split())
-    hit = sum(1 for k in keys if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", low))
-    return hit / len(keys)
+    low, have = " ".join(pred.lower().split()), set(_words(pred))
+    hit = sum(1 for s in spans if s in low) + sum(1 for w in words if w in have)
+    return hit / (len(spans) + len(words))
 
 
 # --------------------------------------------------------------------------- scoring

@@ -463,11 +463,11 @@ def _strip_comments(text: str) -> str:
 
 
 def junos_format(text: str) -> str:
-    """'set' or 'brace', from the first statement."""
-    for ln in _strip_comments(text).splitlines():
-        if ln.strip():
-            return "set" if ln.strip().split()[0] in ("set", "delete") else "brace"
-    return "set"
+    """'set' when any statement is a set (or delete) command, else 'brace'."""
+    lines = [ln.split() for ln in _strip_comments(text).splitlines() if ln.strip()]
+    if any(t[0] in ("set", "delete") for t in lines) or not lines:
+        return "set"
+    return "brace"
 
 
 def brace_to_set(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:

@@ -1,0 +1,152 @@
+"""The config verifiers accept every shipped reference answer and reject broken ones."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from netft.eval import verifiers
+from netft.eval.verifiers import (check_frr, check_ios, check_junos, extract_config, have_vtysh,
+                                  verify)
+
+DATA = Path(__file__).resolve().parents[1] / "netft" / "assets" / "data" / "netops"
+ROWS = [json.loads(line) for split in ("train", "validation", "test")
+        for line in open(DATA / f"{split}.jsonl", encoding="utf-8")]
+CONFIG_ROWS = [r for r in ROWS if r["category"] in ("config", "translate")]
+needs_vtysh = pytest.mark.skipif(not have_vtysh(), reason="needs FRR's vtysh (Debian package frr)")
+
+
+def _needs(dialect):
+    return [needs_vtysh] if dialect in ("ios", "frr") else []
+
+
+def refs(dialect):
+    return [(r["id"], extract_config(r["messages"][-1]["content"], dialect))
+            for r in CONFIG_ROWS if r["meta"]["dialect"] == dialect]
+
+
+DIALECTS = [pytest.param(d, marks=_needs(d)) for d in ("ios", "frr", "junos_set", "junos_brace")]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_reference_answer_passes(dialect):
+    cases = refs(dialect)
+    assert len(cases) > 50, "the shipped set should have many rows per dialect"
+    verdicts = {rid: verify(cfg, dialect) for rid, cfg in cases}
+    bad = {rid: v.errors for rid, v in verdicts.items() if not v.ok}
+    assert not bad, bad
+    # Reference IOS never needs the skip list: everything in it is checked.
+    assert not [rid for rid, v in verdicts.items() if v.skipped]
+
+
+# (dialect, what the mutation does, pattern that must occur in the config, replacement)
+MUTATIONS = [
+    ("frr", "misspelled keyword", r" ip address ", " ip adress "),
+    ("frr", "misspelled keyword", r"ospf router-id", "ospf routerid"),
+    ("frr", "OSPF cost 70000", r"ip ospf cost \d+", "ip ospf cost 70000"),
+    ("frr", "area id 1.2.3", r"(network \S+ area) \d+", r"\1 1.2.3"),
+    ("frr", "AS 99999999999", r"router bgp \d+", "router bgp 99999999999"),
+    ("frr", "prefix /33", r"(ip route \d+\.\d+\.\d+\.\d+)/\d+", r"\1/33"),
+    ("frr", "neighbour 10.0.12.300", r"neighbor \d+\.\d+\.\d+\.\d+ remote-as",
+     "neighbor 10.0.12.300 remote-as"),
+    ("ios", "misspelled keyword", r" neighbor (\S+) remote-as", r" neighbour \1 remote-as"),
+    ("ios", "misspelled keyword", r"^router ospf", "router osfp"),
+    ("ios", "OSPF cost 70000", r"ip ospf cost \d+", "ip ospf cost 70000"),
+    ("ios", "area id 1.2.3", r"(network \S+ \S+ area) \d+", r"\1 1.2.3"),
+    ("ios", "AS 99999999999", r"router bgp \d+", "router bgp 99999999999"),
+    ("ios", "non-contiguous mask", r"(ip route \S+) 255\.255\.\d+\.\d+", r"\1 255.0.255.0"),
+    ("ios", "FRR prefix notation", r"(ip address \S+) 255\.255\.255\.\d+", r"\1/24"),
+    ("junos_set", "misspelled keyword", r"set protocols ospf", "set protocols opsf"),
+    ("junos_set", "misspelled keyword", r" family inet ", " familly inet "),
+    ("junos_set", "OSPF metric 70000", r"metric \d+", "metric 70000"),
+    ("junos_set", "area id 1.2.3", r"area \S+", "area 1.2.3"),
+    ("junos_set", "AS 99999999999", r"autonomous-system \d+", "autonomous-system 99999999999"),
+    ("junos_set", "prefix /33", r"(static route \d+\.\d+\.\d+\.\d+)/\d+", r"\1/33"),
+    ("junos_set", "not a set line", r"^set (routing-options router-id)", r"\1"),
+    ("junos_brace", "misspelled keyword", r"routing-options \{", "routing-option {"),
+    ("junos_brace", "OSPF metric 70000", r"metric \d+;", "metric 70000;"),
+    ("junos_brace", "area id 1.2.3", r"area \S+ \{", "area 1.2.3 {"),
+    ("junos_brace", "AS 99999999999", r"autonomous-system \d+;", "autonomous-system 99999999999;"),
+    ("junos_brace", "prefix /33", r"(address \d+\.\d+\.\d+\.\d+)/\d+;", r"\1/33;"),
+    ("junos_brace", "missing closing brace", r"\n\}\s*$", "\n"),
+    ("junos_brace", "extra closing brace", r"\n\}\s*$", "\n}\n}"),
+    ("junos_brace", "missing ';'", r";\n", "\n"),
+]
+
+
+@pytest.mark.parametrize(
+    "dialect,what,pattern,repl",
+    [pytest.param(*m, marks=_needs(m[0]), id=f"{m[0]}-{m[1]}") for m in MUTATIONS])
+def test_mutated_references_fail(dialect, what, pattern, repl):
+    mutated = []
+    for rid, cfg in refs(dialect):
+        new = re.sub(pattern, repl, cfg, count=1, flags=re.M)
+        if new != cfg:
+            mutated.append((rid, new))
+        if len(mutated) == 5:
+            break
+    assert mutated, f"no {dialect} reference contains {pattern!r}: the test would be vacuous"
+    passed = [rid for rid, cfg in mutated if verify(cfg, dialect).ok]
+    assert not passed, f"{what}: mutated configs still pass: {passed}"
+
+
+@needs_vtysh
+def test_frr_reports_line_numbers():
+    v = check_frr("router ospf\n ospf router-id 1.1.1.1\nexit\ninterface eth1\n ip ospf cost 0\n")
+    assert not v.ok and v.errors == ["line 5: Unknown command: ip ospf cost 0"]
+    assert check_frr("interface eth1\n ip address 10.0.0.1/30\nexit\n").ok
+    assert not check_frr("").ok
+
+
+@needs_vtysh
+def test_ios_rewrites_skips_and_rejects():
+    ok = check_ios("conf t\ninterface Gi0/1\n description uplink\n ip address 10.0.0.1 "
+                   "255.255.255.252\n duplex auto\n no shutdown\n!\nrouter ospf 1\n"
+                   " network 10.0.0.0 0.0.0.3 area 0\n passive-interface Loopback0\nend\n")
+    assert ok.ok, ok.errors
+    assert [s.split(": ", 1)[1] for s in ok.skipped] == ["conf t", "duplex auto"]
+    # FRR syntax, Linux interface names and bad masks are not IOS.
+    for bad in ("router ospf 1\n ospf router-id 1.1.1.1",
+                "interface eth1\n ip address 10.0.0.1 255.255.255.0",
+                "interface GigabitEthernet0/1\n ip address 10.0.0.1/24",
+                "router ospf 1\n network 10.0.0.0 0.0.0.5 area 0",
+                "ip route 10.0.0.0 255.255.255.0 blackhole"):
+        assert not check_ios(bad).ok, bad
+    v = check_ios("interface GigabitEthernet0/1\n ip adress 10.0.0.1 255.255.255.0\n")
+    assert v.errors == ["line 2: Unknown command: ip adress 10.0.0.1 255.255.255.0"]
+
+
+def test_junos_values_and_structure():
+    assert check_junos('set interfaces ge-0/0/1 description "to R2"').ok
+    assert not check_junos("set interfaces ge-0/0/1 description to R2").ok
+    assert check_junos("set protocols ospf area 5 interface ge-0/0/1.0 passive").ok
+    assert not check_junos("set protocols ospf area 0 interface ge-0/0/1.0 metric").ok
+    assert not check_junos("set protocols ospf area 0 interface eth1 metric 5").ok
+    undefined = ("set protocols bgp group G type internal\n"
+                 "set protocols bgp group G neighbor 1.1.1.1\nset protocols bgp group G export P")
+    assert "policy P is used but not defined" in check_junos(undefined).errors[0]
+    no_as = "set protocols bgp group G type external\nset protocols bgp group G neighbor 1.1.1.1"
+    assert check_junos(no_as).errors == ["external BGP group G has no peer-as"]
+    brace = "protocols {\n    ospf {\n        area 0.0.0.0 {\n            interface ge-0/0/1.0;\n"
+    v = check_junos(brace + "        }\n    }\n")
+    assert v.errors == ["line 1: '{' opened after 'protocols' is never closed"]
+    assert check_junos(brace + "        }\n    }\n}\n").ok
+    assert not verify("set routing-options router-id 1.1.1.1", "junos_brace").ok
+
+
+def test_extract_config_strips_prose_notes_and_fences():
+    ans = "FRR (vtysh) config:\nrouter ospf\n network 10.0.0.0/30 area 0\nexit\nNote: fine."
+    assert extract_config(ans, "frr") == "router ospf\n network 10.0.0.0/30 area 0\nexit"
+    ans = "Sure! Here it is:\n```junos\nset routing-options router-id 1.1.1.1\n```\nDone."
+    assert extract_config(ans, "junos_set") == "set routing-options router-id 1.1.1.1"
+    ans = "JunOS, brace format:\nrouting-options {\n    router-id 1.1.1.1;\n}\nHope it helps."
+    assert extract_config(ans, "junos_brace") == "routing-options {\n    router-id 1.1.1.1;\n}"
+    assert extract_config("I don't know.", "ios") == ""
+
+
+def test_missing_vtysh_names_the_debian_package(monkeypatch):
+    monkeypatch.setattr(verifiers, "vtysh_path", lambda: None)
+    verifiers._vtysh_errors.cache_clear()
+    with pytest.raises(RuntimeError, match=r"Debian package `frr`"):
+        check_frr("router ospf\nexit\n")
+    verifiers._vtysh_errors.cache_clear()
