@@ -70,6 +70,15 @@ class DataConfig:
     test_files: List[str] = field(default_factory=list)
     # Rows longer than train.max_length after tokenisation: drop (counted) or truncate.
     overlong: str = "drop"
+    # Drop exact and near-duplicate training rows (MinHash Jaccard >= near_dup_threshold).
+    dedup: bool = True
+    near_dup_threshold: float = 0.9
+    # Refuse to train when held-out prompts appear in the training data.
+    contamination_check: bool = True
+    # Share of general-purpose rows in the training mix (replay against forgetting), taken
+    # from general_files (chat JSONL) or, when empty, the shipped general English text.
+    general_mix: float = 0.0
+    general_files: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -179,6 +188,8 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
     for key in ("train.epochs", "train.lr", "train.micro_batch_size", "train.grad_accum",
                 "train.max_length", "eval.val_micro_batch_size"):
         positive(key)
+    if not 0 <= cfg.data.general_mix < 1:
+        raise ConfigError(f"data.general_mix={cfg.data.general_mix} must be in [0, 1).")
     if not 0 <= cfg.train.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio={cfg.train.warmup_ratio} must be in [0, 1).")
     if cfg.method.name in ("lora", "qlora"):
@@ -211,7 +222,8 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
     if cfg.parallel.backend == "nccl" and not cuda:
         raise ConfigError("parallel.backend=nccl needs CUDA; use auto or gloo on CPU.")
 
-    for key in ("data.train_files", "data.validation_files"):
+    for key in ("data.train_files", "data.validation_files", "data.test_files",
+                "data.general_files"):
         files = _get(cfg, key)
         if key == "data.train_files" and not files:
             raise ConfigError("data.train_files is empty: name at least one JSONL file.")

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from netft import checkpoint, distributed
 from netft.config import ConfigError, to_plain, validate
 from netft.data.chat import DataError, read_chat_jsonl
-from netft.data.batching import collate, load_examples, plan_epoch, rank_share
+from netft.data.batching import collate, plan_epoch, rank_share
+from netft.data.curation import build_training_data
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                pick_attention, resolve_path)
@@ -150,14 +151,8 @@ def run(cfg: DictConfig) -> dict:
         f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
         f"parallel {cfg.parallel.name} x{info.world}")
 
-    train_ex, train_report = load_examples(cfg.data.train_files, tokenizer, cfg.train.max_length,
-                                           cfg.data.overlong)
-    val_ex, val_report = (load_examples(cfg.data.validation_files, tokenizer,
-                                        cfg.train.max_length, cfg.data.overlong)
-                          if cfg.data.validation_files else ([], None))
-    say("[netft] " + train_report.line("train"))
-    if val_report:
-        say("[netft] " + val_report.line("validation"))
+    train_ex, val_ex, data_report = build_training_data(cfg.data, cfg.train.max_length,
+                                                        cfg.train.seed, tokenizer, say)
     lengths = [len(e.input_ids) for e in train_ex]
     plans = [plan(lengths, cfg, info, epoch) for epoch in range(cfg.train.epochs)]
     total_steps = sum(map(len, plans))
@@ -262,8 +257,7 @@ def run(cfg: DictConfig) -> dict:
                "final_train_loss": loss if step else None,
                "final_val_loss": history[-1].get("val_loss") if history else None,
                "trainable_params": trainable, "total_params": total,
-               "data": {"train": vars(train_report),
-                        "validation": vars(val_report) if val_report else None},
+               "data": data_report,
                "samples": samples}
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")

@@ -32,6 +32,7 @@ def tiny_tokenizer(tiny_path):
 
 def compose(overrides=()):
     """The run config exactly as netft-train would compose it (without Hydra's run dir)."""
+    import netft.config  # noqa: F401  (registers the schema with Hydra)
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 

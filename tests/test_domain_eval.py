@@ -207,7 +207,7 @@ def test_review_round_trip(tmp_path):
     assert head == ["id", "category", "prompt", "model_answer", "reference", "auto_scores",
                     "score_1_to_5", "correct_yes_no", "comment"]
     col = {c: i for i, c in enumerate(head)}
-    assert all(json.loads(row[col["auto_scores"]]) for row in table[1:])
+    assert all(isinstance(json.loads(row[col["auto_scores"]]), dict) for row in table[1:])
     # Fill: config rows 4 and correct, troubleshoot 2 and wrong, the rest left blank,
     # one row with only a comment (not reviewed).
     expected = defaultdict(list)

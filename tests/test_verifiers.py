@@ -37,6 +37,11 @@ def test_every_reference_answer_passes(dialect):
     assert not bad, bad
     # Reference IOS never needs the skip list: everything in it is checked.
     assert not [rid for rid, v in verdicts.items() if v.skipped]
+    if dialect.startswith("junos"):
+        # The answers are whole configs: the commit-time cross-references hold too.
+        bad = {rid: check_junos(cfg, complete=True).errors for rid, cfg in cases
+               if not check_junos(cfg, complete=True).ok}
+        assert not bad, bad
 
 
 # (dialect, what the mutation does, pattern that must occur in the config, replacement)
@@ -122,11 +127,17 @@ def test_junos_values_and_structure():
     assert check_junos("set protocols ospf area 5 interface ge-0/0/1.0 passive").ok
     assert not check_junos("set protocols ospf area 0 interface ge-0/0/1.0 metric").ok
     assert not check_junos("set protocols ospf area 0 interface eth1 metric 5").ok
+    # A change to an existing config is fine; as a standalone config it would not commit.
     undefined = ("set protocols bgp group G type internal\n"
                  "set protocols bgp group G neighbor 1.1.1.1\nset protocols bgp group G export P")
-    assert "policy P is used but not defined" in check_junos(undefined).errors[0]
+    assert check_junos(undefined).ok
+    assert check_junos(undefined, complete=True).errors == [
+        "line 3: policy P is used but not defined"]
     no_as = "set protocols bgp group G type external\nset protocols bgp group G neighbor 1.1.1.1"
-    assert check_junos(no_as).errors == ["external BGP group G has no peer-as"]
+    assert check_junos(no_as, complete=True).errors == ["external BGP group G has no peer-as"]
+    no_type = "set protocols bgp group G neighbor 1.1.1.1 peer-as 65001"
+    assert check_junos(no_type, complete=True).errors == [
+        "BGP group G has no `type internal|external`"]
     brace = "protocols {\n    ospf {\n        area 0.0.0.0 {\n            interface ge-0/0/1.0;\n"
     v = check_junos(brace + "        }\n    }\n")
     assert v.errors == ["line 1: '{' opened after 'protocols' is never closed"]

@@ -40,30 +40,40 @@ class DataReport:
                 f"truncated: {self.truncated}")
 
 
-def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
+def tokenize_rows(rows: list[dict], tokenizer, max_length: int, overlong: str = "drop",
+                  report: DataReport | None = None):
+    """Chat rows -> Examples (loss on assistant turns); {"text"} rows -> loss on every token."""
     examples: list[Example] = []
-    report = DataReport()
-    for path in files:
-        for row in read_chat_jsonl(path):
-            report.rows += 1
+    report = report or DataReport()
+    for row in rows:
+        report.rows += 1
+        if "text" in row and "messages" not in row:
+            ids = tokenizer(row["text"])["input_ids"] + [tokenizer.eos_token_id]
+            ex = Example(ids, list(ids))
+        else:
             ex = tokenize_chat(tokenizer, row["messages"])
-            if len(ex.input_ids) > max_length:
-                if overlong == "drop":
-                    report.drop(f"longer than train.max_length={max_length}")
-                    continue
-                ex = Example(ex.input_ids[:max_length], ex.labels[:max_length])
-                report.truncated += 1
-            ex.labels[0] = IGNORE  # predicted from nothing; see module docstring
-            if ex.n_targets == 0:
-                report.drop("no assistant tokens left")
+        if len(ex.input_ids) > max_length:
+            if overlong == "drop":
+                report.drop(f"longer than train.max_length={max_length}")
                 continue
-            examples.append(ex)
-            report.kept += 1
-            report.tokens += len(ex.input_ids)
-            report.target_tokens += ex.n_targets
+            ex = Example(ex.input_ids[:max_length], ex.labels[:max_length])
+            report.truncated += 1
+        ex.labels[0] = IGNORE  # predicted from nothing; see module docstring
+        if ex.n_targets == 0:
+            report.drop("no assistant tokens left")
+            continue
+        examples.append(ex)
+        report.kept += 1
+        report.tokens += len(ex.input_ids)
+        report.target_tokens += ex.n_targets
     if not examples:
-        raise DataError(f"no usable rows in {', '.join(map(str, files))} ({report.line('data')})")
+        raise DataError(f"no usable rows ({report.line('data')})")
     return examples, report
+
+
+def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
+    rows = [row for path in files for row in read_chat_jsonl(path)]
+    return tokenize_rows(rows, tokenizer, max_length, overlong)
 
 
 def pack(lengths: list[int], order: list[int], max_length: int) -> list[list[int]]:

@@ -48,12 +48,26 @@ def split_rows(rows: list[dict], test_frac: float = 0.12, val_frac: float = 0.08
 
 def write_splits(source: str | Path, out_dir: str | Path, test_frac: float = 0.12,
                  val_frac: float = 0.08) -> dict[str, int]:
-    """Split a chat JSONL file into out_dir/{train,validation,test}.jsonl; returns counts."""
-    parts = split_rows(read_chat_jsonl(source), test_frac, val_frac)
+    """Split a chat JSONL file into out_dir/{train,validation,test}.jsonl; returns counts.
+
+    Duplicates are removed first, and training rows that would contaminate a held-out prompt
+    are dropped (not the held-out ones: the test set stays as the hash assigned it)."""
+    from netft.data.curation import contamination, deduplicate
+
+    rows, dropped = deduplicate(read_chat_jsonl(source))
+    parts = split_rows(rows, test_frac, val_frac)
+    leaks: set = set()
+    while True:  # each pass removes the closest match; a held-out row may have several
+        found = {t for _, t, _ in contamination(parts["train"], parts["test"] + parts["validation"])}
+        if not found:
+            break
+        leaks |= found
+        parts["train"] = [r for r in parts["train"] if r.get("id") not in found]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in parts.items():
+    for name, part in parts.items():
         with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as fh:
-            for row in rows:
+            for row in part:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return {name: len(rows) for name, rows in parts.items()}
+    return {**{name: len(part) for name, part in parts.items()}, **dropped,
+            "train rows dropped as contamination": len(leaks)}

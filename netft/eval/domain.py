@@ -24,7 +24,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
-from netft.eval.verifiers import (extract_config, ios_long_ifname, ios_to_frr, junos_format,
+from netft.eval.verifiers import (extract_config, ios_long_ifname, ios_to_frr,
                                   junos_statements, verify)
 
 CONFIG_CATS = ("config", "translate")
@@ -75,8 +75,7 @@ def statements(cfg: str, dialect: str) -> list[str]:
             s = re.sub(r"(update-source) (\S+)$", lambda m: f"{m.group(1)} "
                        f"{ios_long_ifname(m.group(2))}", s)
         if s in ("exit", "end", "exit-address-family"):
-            ctx = ctx[:1] if s == "exit-address-family" and len(ctx) > 1 else \
-                (ctx[:-1] if s == "exit" else [])
+            ctx = {"exit": ctx[:-1], "end": [], "exit-address-family": ctx[:1]}[s]
             continue
         indented = line[:1].isspace()
         if _BLOCK.match(s) and not indented:
@@ -230,8 +229,10 @@ def _ospf_facts(m: dict, fam: str, category: str) -> list[Fact]:
         # meta does not name the LAN interface, so `ip ospf area` counts there when it is on
         # an interface that is made passive.
         def passive_ifs(st):
-            return ({s.split()[-1] for s in st if re.fullmatch(rf"{rtr} passive-interface \S+", s)}
-                    | {s.split()[1] for s in st if re.fullmatch(r"interface \S+ ip ospf passive", s)})
+            return ({s.split()[-1] for s in st
+                     if re.fullmatch(rf"{rtr} passive-interface \S+", s)}
+                    | {s.split()[1] for s in st
+                       if re.fullmatch(r"interface \S+ ip ospf passive", s)})
         facts.append(("passive_prefix", lambda st: in_area(m["passive_prefix"])(st) or any(
             _has(st, rf"interface {E(i)} ip ospf(?: \d+)? area (\S+)",
                  lambda mm: _area_eq(mm.group(1), area)) for i in passive_ifs(st))))
@@ -414,7 +415,8 @@ DIAGNOSIS = {
     "area_mismatch": r"\barea(?:[- ]id)?s? (?:id )?(?:mismatch|differ|do not match|don't match)|"
                      r"different areas?|\bsame area\b|\bwrong area\b",
     "auth_type_mismatch": r"authenticat",
-    "different_subnets": r"different (?:ip )?(?:sub)?nets?|not (?:in )?the same (?:ip )?(?:sub)?net|"
+    "different_subnets": r"different (?:ip )?(?:sub)?nets?|"
+                         r"not (?:in )?the same (?:ip )?(?:sub)?net|"
                          r"addressing (?:error|problem|mismatch)|(?:sub)?net mismatch|"
                          r"wrong (?:ip )?(?:address|subnet|mask)",
     "wrong_remote_as": r"remote[- ]as\b|wrong (?:peer |remote |neighbou?r )?as\b|bad peer as|"
@@ -683,7 +685,8 @@ def format_table(result: dict) -> str:
     lines = [head, "-" * len(head)]
     for name in names:
         c = cats[name]
-        lines.append(f"{name:<14}{c['n']:>5}" + "".join(f"{cell(c.get(k)):>10}" for k, _ in _COLS))
+        lines.append(f"{name:<14}{c['n']:>5}"
+                     + "".join(f"{cell(c.get(k)):>10}" for k, _ in _COLS))
     lines.append("-" * len(head))
     o = result["overall"]
     for k in ("command_accuracy", "command_syntax", "command_values", "format_compliance",

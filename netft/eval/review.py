@@ -59,7 +59,11 @@ def export_review(rows: list[dict], predictions: list[str] | dict[str, str], out
     preds = predictions if isinstance(predictions, dict) else \
         {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
     sample = stratified_sample(rows, n, seed)
-    auto = {it["id"]: it for it in score(sample, preds)["items"]}
+    try:
+        auto = {it["id"]: it for it in score(sample, preds)["items"]}
+    except RuntimeError as e:  # no vtysh: the sheet is still worth having without auto scores
+        auto = {r["id"]: {"scores": {}, "errors": [f"automatic scoring unavailable: {e}"]}
+                for r in sample}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out / "review.csv", out / "review.html"

@@ -121,8 +121,9 @@ def _frr_holes(lines: list[str]) -> list[str]:
             if _DOTTED.match(t.split("/")[0]) and not _is_ipv4(t.split("/")[0]):
                 errs.append(f"line {n}: not a valid IPv4 address: {t}")
         if toks[:2] == ["ip", "route"]:
-            for t in toks[3:]:
-                if t.isdigit() and not 1 <= int(t) <= 255:
+            for prev, t in zip(toks[2:], toks[3:]):
+                if t.isdigit() and prev not in ("tag", "table", "label", "metric") \
+                        and not 1 <= int(t) <= 255:
                     errs.append(f"line {n}: administrative distance {t} is outside 1-255")
     return errs
 
@@ -184,11 +185,11 @@ def ios_long_ifname(name: str) -> str:
     return f"{full or kind}{m.group(2)}"
 
 
-# Rewrites that turn IOS grammar into FRR grammar. Each: (pattern, why).
-_IP_MASK = re.compile(r"^(\s*)ip address (\S+) (\d+\.\d+\.\d+\.\d+)( secondary)?\s*$")
-_OSPF_WILD = re.compile(r"^(\s*)network (\S+) (\d+\.\d+\.\d+\.\d+) area (\S+)\s*$")
-_BGP_MASK = re.compile(r"^(\s*)network (\S+) mask (\S+)(.*)$")
-_ROUTE_MASK = re.compile(r"^(\s*)ip route (\S+) (\d+\.\d+\.\d+\.\d+)(\s.*)$")
+# IOS forms FRR rejects or does not check, with or without a leading `no`.
+_IP_MASK = re.compile(r"^(\s*(?:no )?)ip address (\S+) (\d+\.\d+\.\d+\.\d+)( secondary)?\s*$")
+_OSPF_WILD = re.compile(r"^(\s*(?:no )?)network (\S+) (\d+\.\d+\.\d+\.\d+) area (\S+)\s*$")
+_BGP_MASK = re.compile(r"^(\s*(?:no )?)network (\S+) mask (\S+)(.*)$")
+_ROUTE_MASK = re.compile(r"^(\s*(?:no )?)ip route (\S+) (\d+\.\d+\.\d+\.\d+)(\s.*)$")
 
 # Valid IOS that FRR has no grammar for. They are blanked (replaced by `!`, so vtysh's line
 # numbers still match the input) and listed in Verdict.skipped: not checked, not penalised.
@@ -198,6 +199,8 @@ IOS_SKIPPED = [
     (re.compile(r"^\s+(?:duplex|speed|negotiation|mtu|media-type|carrier-delay|"
                 r"load-interval|cdp|lldp)\b"),
      "physical-port setting; on FRR the Linux kernel owns the port"),
+    (re.compile(r"^\s*(?:spanning-tree|switchport)\b"),
+     "layer-2 switching; FRR only routes"),
     (re.compile(r"^\s+encapsulation dot1[qQ] \d+(?: native)?\s*$"),
      "802.1Q sub-interface tag; FRR sees VLANs as kernel interfaces"),
     (re.compile(r"^\s+bfd interval \d+ min_rx \d+ multiplier \d+\s*$"),
@@ -211,12 +214,13 @@ _NOT_IOS = [
     (re.compile(r"^\s*ospf router-id\b"), "FRR syntax; IOS uses `router-id` under router ospf"),
     (re.compile(r"^\s*ip ospf passive\b"), "FRR syntax; IOS uses `passive-interface`"),
     (re.compile(r"\bbgp ebgp-requires-policy\b"), "FRR-only knob; IOS has no RFC 8212 default"),
-    (re.compile(r"^\s*ip route \S+ .*\bblackhole\b"), "FRR syntax; IOS routes to Null0"),
-    (re.compile(r"^\s*ip address \d+\.\d+\.\d+\.\d+/\d+"), "IOS needs a dotted netmask"),
-    (re.compile(r"^\s*network \S+/\d+ area\b"), "IOS needs a wildcard mask"),
-    (re.compile(r"^\s*network \d+\.\d+\.\d+\.\d+/\d+\s*(?:route-map \S+)?\s*$"),
+    (re.compile(r"^\s*(?:no )?ip route \S+ .*\bblackhole\b"), "FRR syntax; IOS routes to Null0"),
+    (re.compile(r"^\s*(?:no )?ip address \d+\.\d+\.\d+\.\d+/\d+"), "IOS needs a dotted netmask"),
+    (re.compile(r"^\s*(?:no )?network \S+/\d+ area\b"), "IOS needs a wildcard mask"),
+    (re.compile(r"^\s*(?:no )?network \d+\.\d+\.\d+\.\d+/\d+\s*(?:route-map \S+)?\s*$"),
      "IOS BGP needs `network A.B.C.D mask M`"),
-    (re.compile(r"^\s*ip route \d+\.\d+\.\d+\.\d+/\d+"), "IOS needs `ip route PREFIX MASK ...`"),
+    (re.compile(r"^\s*(?:no )?ip route \d+\.\d+\.\d+\.\d+/\d+"),
+     "IOS needs `ip route PREFIX MASK ...`"),
 ]
 _IOS_IF_ARG = re.compile(r"^\s*(?:interface|passive-interface|no passive-interface)\s+(\S+)\s*$|"
                          r"^\s*neighbor \S+ update-source (\S+)\s*$")
@@ -244,6 +248,8 @@ def ios_to_frr(text: str) -> tuple[list[str], list[str], list[str]]:
         if name and not IOS_IFNAME.match(name) and not (m.group(2) and _is_ipv4(name)) \
                 and name != "default":
             errs.append(f"line {n}: not an IOS interface name: {name}")
+        # `interface GigabitEthernet 0/1`: IOS takes the space, FRR would read two words.
+        line = re.sub(r"^(\s*interface) ([A-Za-z-]+) (\d\S*)\s*$", r"\1 \2\3", line)
         line, bad = _rewrite_mask(line)
         if bad:
             errs.append(f"line {n}: {bad}: {line.strip()}")
@@ -260,6 +266,7 @@ def _rewrite_mask(line: str) -> tuple[str, str | None]:
         plen = _mask_len(m.group(3))
         if plen is None:
             return line, f"invalid netmask {m.group(3)}"
+        # FRR has no `secondary` keyword: every `ip address` line adds an address.
         return f"{m.group(1)}ip address {m.group(2)}/{plen}", None
     m = _OSPF_WILD.match(line)
     if m:
@@ -385,7 +392,8 @@ JUNOS_GRAMMAR = {
                        "community": _V("name", {"members": _V("text")})},
 }
 
-_JUNOS_IF = r"(?:(?:ge|xe|et|fe|so|gr|lt|ip)-\d+/\d+/\d+(?::\d+)?|ae\d+|lo0|irb|vlan|fxp0|em\d+|me0|st0|reth\d+)"
+_JUNOS_IF = (r"(?:(?:ge|xe|et|fe|so|gr|lt|ip)-\d+/\d+/\d+(?::\d+)?|"
+             r"ae\d+|lo0|irb|vlan|fxp0|em\d+|me0|st0|reth\d+)")
 
 
 def _int_in(lo: int, hi: int):
@@ -428,9 +436,8 @@ def _type_ok(key: str, tok: str) -> bool:
 
 def junos_statement_error(tokens: list[str]) -> str | None:
     """Why one statement (a `set` line without `set`) is not valid JunOS; None if it is."""
-    node, i = JUNOS_GRAMMAR, 0
-    while i < len(tokens):
-        tok = tokens[i]
+    node = JUNOS_GRAMMAR
+    for i, tok in enumerate(tokens):
         said = " ".join(tokens[:i]) or "set"
         if tok in node and not tok.startswith(("<", "+")):
             node = node[tok]
@@ -446,7 +453,6 @@ def junos_statement_error(tokens: list[str]) -> str | None:
                 return (f"unknown keyword '{tok}' after '{said}'"
                         + (f" (expected one of: {', '.join(words[:12])})" if words else ""))
             node = node[match]
-        i += 1
     literal = [k for k in node if not k.startswith(("<", "+"))]
     if node and (MORE in node or not (literal or END in node)):
         return f"incomplete statement: '{' '.join(tokens)}'"
@@ -542,9 +548,11 @@ def junos_statements(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]
     return stmts, errs
 
 
-def _junos_references(stmts: list[tuple[int, list[str]]]) -> list[str]:
-    """Commit-time checks JunOS would fail: undefined policies and prefix-lists, an external
-    BGP group without peer-as, a BGP group without a type."""
+def _junos_commit_checks(stmts: list[tuple[int, list[str]]]) -> list[str]:
+    """Checks `commit` would fail on a complete config: undefined policies and prefix-lists,
+    a BGP group without a type, an external group without peer-as. Off by default: an answer
+    may be a change to an existing config (`set protocols bgp group G bfd-...`), where the
+    rest lives on the router."""
     paths = [" ".join(t) for _, t in stmts]
     policies = {t[2] for _, t in stmts if t[:2] == ["policy-options", "policy-statement"]
                 and len(t) > 2}
@@ -573,8 +581,9 @@ def _junos_references(stmts: list[tuple[int, list[str]]]) -> list[str]:
     return errs
 
 
-def check_junos(text: str) -> Verdict:
-    """JunOS config in `set` or brace format, checked against JUNOS_GRAMMAR."""
+def check_junos(text: str, complete: bool = False) -> Verdict:
+    """JunOS config in `set` or brace format, checked against JUNOS_GRAMMAR; with
+    complete=True also the cross-references a commit of a standalone config would check."""
     if not text.strip():
         return Verdict(False, ["empty configuration"])
     stmts, errs = junos_statements(text)
@@ -584,8 +593,8 @@ def check_junos(text: str) -> Verdict:
         e = junos_statement_error(toks)
         if e:
             errs.append(f"line {n}: {e}")
-    if not errs:
-        errs += _junos_references(stmts)
+    if complete and not errs:
+        errs += _junos_commit_checks(stmts)
     return Verdict(not errs, errs)
 
 
