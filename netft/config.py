@@ -108,6 +108,13 @@ class TrainConfig:
 class EvalConfig:
     val_every_epoch: bool = True
     val_before_training: bool = True
+    # General capability: perplexity on shipped held-out general English (forgetting probe).
+    general_ppl: bool = True
+    general_max_tokens: int = 16384
+    # Stop after this many epochs without a better validation loss (0: never).
+    early_stopping_patience: int = 0
+    # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.
+    keep_best: bool = True
     val_micro_batch_size: int = 8
     # Print a few greedy generations from the validation prompts after training.
     sample_generations: int = 2

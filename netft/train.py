@@ -25,9 +25,10 @@ from tqdm import tqdm
 
 from netft import checkpoint, distributed
 from netft.config import ConfigError, to_plain, validate
-from netft.data.chat import DataError, read_chat_jsonl
+from netft.data.chat import IGNORE, DataError, read_chat_jsonl
 from netft.data.batching import collate, plan_epoch, rank_share
 from netft.data.curation import build_training_data
+from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                pick_attention, resolve_path)
@@ -85,6 +86,29 @@ def validation_loss(engine, examples, cfg, info, pad_id: int) -> float:
     return distributed.all_reduce_sum(loss_sum, info) / max(distributed.all_reduce_sum(n_sum, info), 1)
 
 
+def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
+    """Held-out general English (shipped) as fixed windows: the general-capability probe."""
+    from netft.data.chat import Example
+    from netft.models.tiny import corpus_texts
+
+    ids = tokenizer(corpus_texts()["general_heldout"][: max_tokens * 8])["input_ids"][:max_tokens]
+    out = []
+    for i in range(0, len(ids) - window + 1, window):
+        w = ids[i:i + window]
+        out.append(Example(w, [IGNORE] + w[1:]))
+    return out
+
+
+def evaluate(engine, cfg, info, pad_id: int, val_ex, general_ex, epoch: int, step: int) -> dict:
+    """Everything measured at an epoch boundary (epoch 0 = the starting model)."""
+    record = {"epoch": epoch, "step": step}
+    if val_ex:
+        record["val_loss"] = validation_loss(engine, val_ex, cfg, info, pad_id)
+    if general_ex:
+        record["general_ppl"] = math.exp(validation_loss(engine, general_ex, cfg, info, pad_id))
+    return record
+
+
 @torch.no_grad()
 def sample_generations(engine, tokenizer, rows: list[dict], cfg, info) -> list[dict]:
     """Greedy answers to a few validation prompts, to eyeball what the run learned."""
@@ -131,7 +155,8 @@ def run(cfg: DictConfig) -> dict:
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     info = distributed.setup(cfg.parallel.backend)
     print(distributed.announce(info), flush=True)
-    say = print if info.is_main else (lambda *a, **k: None)
+    # tqdm.write keeps log lines and the progress bar from tearing each other apart.
+    say = (lambda msg: tqdm.write(str(msg))) if info.is_main else (lambda *a, **k: None)
     run_dir = Path(cfg.run_dir)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -183,12 +208,18 @@ def run(cfg: DictConfig) -> dict:
                                           "step_in_epoch": step_in_epoch, "history": history},
                         info, keep=cfg.train.keep_checkpoints)
 
-    if resume_from is None and val_ex and cfg.eval.val_before_training:
+    general_ex = (general_examples(tokenizer, cfg.eval.general_max_tokens)
+                  if cfg.eval.general_ppl else [])
+
+    def log_eval(record: dict) -> None:
+        tracker.log({f"eval/{k}": v for k, v in record.items() if k != "step"}, step)
+        say(f"[netft] epoch {record['epoch']}: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
+
+    if resume_from is None and cfg.eval.val_before_training:
         # Epoch 0: the starting model, the baseline every later epoch is compared with.
-        history.append({"epoch": 0, "step": 0,
-                        "val_loss": validation_loss(engine, val_ex, cfg, info, pad_id)})
-        tracker.log({"val/loss": history[0]["val_loss"], "val/epoch": 0}, 0)
-        say(f"[netft] before training: val loss {history[0]['val_loss']:.4f}")
+        history.append(evaluate(engine, cfg, info, pad_id, val_ex, general_ex, 0, 0))
+        log_eval(history[-1])
 
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
                disable=not info.is_main, mininterval=1)
@@ -230,15 +261,17 @@ def run(cfg: DictConfig) -> dict:
         skip = 0
 
         # ---------------------------------------------------------- evaluate
-        record = {"epoch": epoch + 1, "step": step}
-        if val_ex and cfg.eval.val_every_epoch:
-            record["val_loss"] = validation_loss(engine, val_ex, cfg, info, pad_id)
-            tracker.log({"val/loss": record["val_loss"], "val/epoch": epoch + 1}, step)
-            bar.write(f"[netft] epoch {epoch + 1}: val loss {record['val_loss']:.4f}") \
-                if info.is_main else None
-        history.append(record)
+        if cfg.eval.val_every_epoch:
+            history.append(evaluate(engine, cfg, info, pad_id, val_ex, general_ex, epoch + 1, step))
+            log_eval(history[-1])
+            if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
+                save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
         if cfg.train.save_every_epoch:
             save_checkpoint(epoch + 1, 0)
+        if should_stop(history, cfg.eval.early_stopping_patience):
+            say(f"[netft] early stopping: validation loss has not improved for "
+                f"{cfg.eval.early_stopping_patience} epochs (best: epoch {best_epoch(history)})")
+            break
         if step >= total_steps:
             break
     bar.close()
@@ -256,6 +289,9 @@ def run(cfg: DictConfig) -> dict:
                "epochs_run": len(history), "tokens": tokens_seen, "history": history,
                "final_train_loss": loss if step else None,
                "final_val_loss": history[-1].get("val_loss") if history else None,
+               "best_epoch": best_epoch(history),
+               "best": str(run_dir / "best") if (run_dir / "best").exists() else None,
+               "forgetting": forgetting(history),
                "trainable_params": trainable, "total_params": total,
                "data": data_report,
                "samples": samples}

@@ -45,8 +45,8 @@ def test_empty_predictions_score_zero():
 
 @needs_vtysh
 def test_wrong_rows_answers_score_low():
-    """Each row gets the reference of the next row of its category (refusals get their
-    twin's answer and vice versa)."""
+    """Each row gets the reference of the next row of its category; refusal rows get a
+    twin's answer (an answer) and twins get a refusal's answer (an abstention)."""
     by_cat = defaultdict(list)
     for r in ROWS:
         by_cat[r["category"]].append(r)
@@ -54,9 +54,11 @@ def test_wrong_rows_answers_score_low():
     for rows in by_cat.values():
         for i, r in enumerate(rows):
             wrong[r["id"]] = reference(rows[(i + 1) % len(rows)])
-    for r in by_cat["refusal"]:
-        wrong[r["id"]] = reference(BY_ID[r["meta"]["twin"]])
-        wrong[r["meta"]["twin"]] = reference(r)
+    refusals, twins = by_cat["refusal"], by_cat["refusal_twin"]
+    for i, r in enumerate(refusals):
+        wrong[r["id"]] = reference(twins[i % len(twins)])
+    for i, r in enumerate(twins):
+        wrong[r["id"]] = reference(refusals[i % len(refusals)])
     res = score(ROWS, wrong)
     o, c = res["overall"], res["categories"]
     assert o["command_values"] < 0.02 and o["command_accuracy"] < 0.02

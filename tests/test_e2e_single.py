@@ -63,11 +63,11 @@ def test_run_dir_contents(runs, method):
     train = [r for r in rows if "train/loss" in r]
     assert len(train) == 12 and all(r["train/tokens_per_s"] > 0 for r in train)
     assert [r["step"] for r in train] == list(range(1, 13))
-    assert any("val/loss" in r for r in rows)
+    assert any("eval/val_loss" in r for r in rows)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 12 and summary["method"] == method
     assert summary["final_val_loss"] == pytest.approx(
-        [r["val/loss"] for r in rows if "val/loss" in r][-1])
+        [r["eval/val_loss"] for r in rows if "eval/val_loss" in r][-1])
     assert f"run dir {run_dir}" in proc.stdout
     if method == "lora":
         assert (run_dir / "final" / "adapter_model.safetensors").exists()

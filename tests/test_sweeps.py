@@ -44,7 +44,7 @@ def test_sweep_file_is_a_valid_sweep_config(path):
     sweep = yaml.safe_load(path.read_text())
     assert sweep["method"] in ("grid", "random", "bayes")
     assert sweep["metric"]["goal"] in ("minimize", "maximize")
-    assert sweep["metric"]["name"] in ("val/loss", "train/loss")  # keys netft logs
+    assert sweep["metric"]["name"] in ("eval/val_loss", "eval/general_ppl", "train/loss")  # keys netft logs
     assert (ROOT / sweep["program"]).exists() and os.access(ROOT / sweep["program"], os.X_OK)
     for name, param in sweep["parameters"].items():
         assert {"value", "values", "distribution"} & param.keys(), name
