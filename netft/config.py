@@ -116,9 +116,14 @@ class EvalConfig:
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.
     keep_best: bool = True
     val_micro_batch_size: int = 8
-    # Print a few greedy generations from the validation prompts after training.
+    # Domain skill: greedy answers to the held-out test items (data.test_files), scored by
+    # the verifiers (FRR vtysh, JunOS/IOS checks) at epoch 0 and after every epoch.
+    domain: bool = True
+    domain_max_items: int = 0  # 0: all
+    max_new_tokens: int = 256
+    gen_batch_size: int = 16
+    # Print this many example answers after training.
     sample_generations: int = 2
-    max_new_tokens: int = 96
 
 
 @dataclass
@@ -229,6 +234,13 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
     if cfg.parallel.backend == "nccl" and not cuda:
         raise ConfigError("parallel.backend=nccl needs CUDA; use auto or gloo on CPU.")
 
+    if cfg.eval.domain and cfg.data.test_files:
+        from netft.eval.verifiers import have_vtysh
+
+        if not have_vtysh():
+            raise ConfigError("eval.domain=true needs FRR's vtysh for the command verifiers "
+                              "(Debian package frr: `apt-get install frr`), or set "
+                              "eval.domain=false.")
     for key in ("data.train_files", "data.validation_files", "data.test_files",
                 "data.general_files"):
         files = _get(cfg, key)

@@ -10,6 +10,8 @@ only rank 0 writes files / W&B. Every rank runs every line below.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import math
 import random
 import signal
@@ -25,9 +27,11 @@ from tqdm import tqdm
 
 from netft import checkpoint, distributed
 from netft.config import ConfigError, to_plain, validate
-from netft.data.chat import IGNORE, DataError, read_chat_jsonl
+from netft.data.chat import IGNORE, DataError
 from netft.data.batching import collate, plan_epoch, rank_share
-from netft.data.curation import build_training_data
+from netft.data.curation import build_training_data, read_sources
+from netft.eval import domain
+from netft.eval.generate import generate_answers
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
@@ -99,33 +103,56 @@ def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
     return out
 
 
-def evaluate(engine, cfg, info, pad_id: int, val_ex, general_ex, epoch: int, step: int) -> dict:
+def evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows, epoch: int,
+             step: int, run_dir: Path) -> dict:
     """Everything measured at an epoch boundary (epoch 0 = the starting model)."""
+    pad_id = tokenizer.pad_token_id
     record = {"epoch": epoch, "step": step}
     if val_ex:
         record["val_loss"] = validation_loss(engine, val_ex, cfg, info, pad_id)
     if general_ex:
         record["general_ppl"] = math.exp(validation_loss(engine, general_ex, cfg, info, pad_id))
+    if domain_rows:
+        answers = generate_answers(engine.model, tokenizer, domain_rows, info,
+                                   cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
+                                   desc=f"domain eval (epoch {epoch})")
+        if info.is_main:  # the verifiers run once, on rank 0; nothing else depends on them
+            result = domain.score(domain_rows, answers)
+            record["domain_score"] = result["overall"]["score"]
+            record["domain"] = result["overall"]
+            save_eval(run_dir / "eval" / f"epoch-{epoch}", domain_rows, answers, result)
     return record
 
 
-@torch.no_grad()
-def sample_generations(engine, tokenizer, rows: list[dict], cfg, info) -> list[dict]:
-    """Greedy answers to a few validation prompts, to eyeball what the run learned."""
-    engine.module.eval()
-    out = []
+def domain_eval_rows(cfg) -> list[dict]:
+    """The held-out items scored by the verifiers (data.test_files; first N if capped)."""
+    if not cfg.eval.domain or not cfg.data.test_files:
+        return []
+    rows = read_sources(cfg.data.test_files)
+    if cfg.eval.domain_max_items <= 0 or cfg.eval.domain_max_items >= len(rows):
+        return rows
+    # A capped eval still covers every category: take the rows round-robin by category.
+    by_cat: dict[str, list[dict]] = {}
     for row in rows:
-        prompt = [m for m in row["messages"] if m["role"] != "assistant"][:2]
-        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",
-                                            return_dict=True)["input_ids"].to(info.device)
-        gen = engine.model.generate(input_ids=ids, max_new_tokens=cfg.eval.max_new_tokens,
-                                    do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                    synced_gpus=info.distributed)
-        answer = tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
-        reference = next(m["content"] for m in row["messages"] if m["role"] == "assistant")
-        out.append({"prompt": prompt[-1]["content"], "answer": answer, "reference": reference})
-    engine.module.train()
-    return out
+        by_cat.setdefault(row.get("category", ""), []).append(row)
+    mixed = [r for group in itertools.zip_longest(*by_cat.values()) for r in group if r]
+    return mixed[:cfg.eval.domain_max_items]
+
+
+def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "predictions.jsonl", "w") as fh:
+        for row, answer, item in zip(rows, answers, result["items"]):
+            fh.write(json.dumps({"id": row["id"], "category": row["category"],
+                                 "prompt": domain.prompt(row), "answer": answer,
+                                 "reference": domain.reference(row), **item}) + "\n")
+    (out_dir / "scores.json").write_text(json.dumps({k: result[k] for k in ("categories",
+                                                                             "overall")}, indent=2))
+    (out_dir / "table.txt").write_text(domain.format_table(result) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 PREEMPTED_EXIT = 0  # slurm/train.sh requeues the job itself after a preemption save
@@ -210,15 +237,19 @@ def run(cfg: DictConfig) -> dict:
 
     general_ex = (general_examples(tokenizer, cfg.eval.general_max_tokens)
                   if cfg.eval.general_ppl else [])
+    domain_rows = domain_eval_rows(cfg)
 
     def log_eval(record: dict) -> None:
-        tracker.log({f"eval/{k}": v for k, v in record.items() if k != "step"}, step)
+        flat = {k: v for k, v in record.items() if k not in ("step", "domain")}
+        flat.update({f"domain/{k}": v for k, v in record.get("domain", {}).items()})
+        tracker.log({f"eval/{k}": v for k, v in flat.items()}, step)
         say(f"[netft] epoch {record['epoch']}: " + ", ".join(
             f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
 
     if resume_from is None and cfg.eval.val_before_training:
         # Epoch 0: the starting model, the baseline every later epoch is compared with.
-        history.append(evaluate(engine, cfg, info, pad_id, val_ex, general_ex, 0, 0))
+        history.append(evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows,
+                                0, 0, run_dir))
         log_eval(history[-1])
 
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
@@ -262,7 +293,8 @@ def run(cfg: DictConfig) -> dict:
 
         # ---------------------------------------------------------- evaluate
         if cfg.eval.val_every_epoch:
-            history.append(evaluate(engine, cfg, info, pad_id, val_ex, general_ex, epoch + 1, step))
+            history.append(evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows,
+                                    epoch + 1, step, run_dir))
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
                 save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
@@ -278,12 +310,11 @@ def run(cfg: DictConfig) -> dict:
 
     # ---------------------------------------------------------------- save
     final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info)
-    samples = []
-    if cfg.eval.sample_generations > 0 and cfg.data.validation_files:
-        rows = read_chat_jsonl(cfg.data.validation_files[0])[:cfg.eval.sample_generations]
-        samples = sample_generations(engine, tokenizer, rows, cfg, info)
-        for s in samples:
-            say(f"\n--- prompt: {s['prompt'][:300]}\n--- model:  {s['answer'][:300]}")
+    if domain_rows and info.is_main and history and "domain" in history[-1]:
+        last = run_dir / "eval" / f"epoch-{history[-1]['epoch']}"
+        say("\n" + (last / "table.txt").read_text())
+        for row in read_jsonl(last / "predictions.jsonl")[:cfg.eval.sample_generations]:
+            say(f"--- prompt: {row['prompt'][:300]}\n--- model:  {row['answer'][:300]}")
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": step,
                "epochs_run": len(history), "tokens": tokens_seen, "history": history,
@@ -294,7 +325,7 @@ def run(cfg: DictConfig) -> dict:
                "forgetting": forgetting(history),
                "trainable_params": trainable, "total_params": total,
                "data": data_report,
-               "samples": samples}
+               "domain": history[-1].get("domain") if history else None}
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")
     distributed.teardown(info)

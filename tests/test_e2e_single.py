@@ -47,7 +47,8 @@ def runs(tmp_path_factory, tiny_path):
         run_dir = tmp_path_factory.mktemp(method) / "run"
         proc = subprocess.run(
             netft_train_cmd("model=tiny", f"method={method}", "train.epochs=1", "train.lr=1e-3",
-                            "train.max_steps=12", "eval.sample_generations=1", f"run_dir={run_dir}"),
+                            "train.max_steps=12", "eval.domain_max_items=12",
+                            "eval.max_new_tokens=48", f"run_dir={run_dir}"),
             cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         out[method] = (run_dir, proc)
@@ -69,6 +70,14 @@ def test_run_dir_contents(runs, method):
     assert summary["final_val_loss"] == pytest.approx(
         [r["eval/val_loss"] for r in rows if "eval/val_loss" in r][-1])
     assert f"run dir {run_dir}" in proc.stdout
+    # Domain eval at epoch 0 and 1: predictions, scores and the printed table.
+    for epoch in (0, 1):
+        ev = run_dir / "eval" / f"epoch-{epoch}"
+        assert len((ev / "predictions.jsonl").read_text().splitlines()) == 12
+        assert "command_accuracy" in json.loads((ev / "scores.json").read_text())["overall"]
+    assert "category" in proc.stdout and "refusal_accuracy" in proc.stdout
+    assert summary["domain"]["score"] is not None and summary["best_epoch"] == 1
+    assert [f["epoch"] for f in summary["forgetting"]] == [0, 1]
     if method == "lora":
         assert (run_dir / "final" / "adapter_model.safetensors").exists()
     else:

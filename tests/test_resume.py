@@ -16,7 +16,7 @@ from netft.models.load import apply_method, load_model
 from netft.parallel.engine import build_torch_engine
 
 COMMON = ["model=tiny", "train.epochs=2", "train.max_steps=24", "train.micro_batch_size=1",
-          "train.grad_accum=2", "train.lr=1e-3", "logger=none", "eval.sample_generations=0",
+          "train.grad_accum=2", "train.lr=1e-3", "logger=none", "eval.domain=false",
           "train.save_every_steps=4", "train.keep_checkpoints=2"]
 WEIGHT_TOL = 1e-5
 

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 
 TRAIN = ["model=tiny", "method=lora", "parallel=fsdp2", "train.epochs=1", "train.max_steps=16",
          "train.micro_batch_size=1", "train.grad_accum=2", "train.lr=1e-3", "logger=none",
-         "eval.sample_generations=0"]
+         "eval.domain=false"]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_usr1_preemption_checkpoints_requeues_and_resumes(slurm, one_node_run, t
 def test_hydra_multirun_on_slurm(slurm, tmp_path):
     cmd = ["-m", "netft.train", "-m", "hydra/launcher=slurm", "method=full,lora",
            "train.epochs=1,2", "model=tiny", "train.max_steps=2", "logger=none",
-           "eval.sample_generations=0", "hydra.launcher.cpus_per_task=1",
+           "eval.domain=false", "hydra.launcher.cpus_per_task=1",
            "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={tmp_path}/sweep"]
     proc = subprocess.run([str(ROOT / ".venv/bin/python"), *cmd], cwd=ROOT, env=slurm,
                           capture_output=True, text=True, timeout=900)

@@ -64,7 +64,7 @@ def test_sweep_file_is_a_valid_sweep_config(path):
 def test_agent_command_trains_and_makes_one_wandb_run(tmp_path):
     sweep = yaml.safe_load((ROOT / "launch/sweeps/method_epochs.yaml").read_text())
     cmd = agent_command(sweep, {"method": "lora", "train.epochs": 1, "parallel": "fsdp2"})
-    cmd += ["model=tiny", "train.max_steps=2", "eval.sample_generations=0",
+    cmd += ["model=tiny", "train.max_steps=2", "eval.domain=false",
             f"run_dir={tmp_path}/run"]
     env = dict(os.environ, WANDB_RUN_ID="sweeprun01", WANDB_MODE="offline", NPROC="2")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -230,8 +230,10 @@ def draw_static(rng):
                            "kind": kind})
         elif kind == "backup":
             routes.append({"prefix": pfx, "nh": nh, "ad": None, "kind": "plain"})
+            # Not 5: that is JunOS's default static preference, so a "backup" at 5 would tie
+            # with the primary there (IOS/FRR default to 1, JunOS to 5).
             routes.append({"prefix": pfx, "nh": ip_of(link(rng)[1]),
-                           "ad": rng.choice([5, 10, 20, 200, 250]), "kind": "backup"})
+                           "ad": rng.choice([10, 20, 200, 250]), "kind": "backup"})
         else:
             routes.append({"prefix": pfx, "nh": nh, "ad": None, "kind": kind})
     return {"host": h, "peer": peer, "routes": routes}

@@ -62,7 +62,10 @@ def write_splits(source: str | Path, out_dir: str | Path, test_frac: float = 0.1
         if not found:
             break
         leaks |= found
-        parts["train"] = [r for r in parts["train"] if r.get("id") not in found]
+        # A dropped row takes its group (e.g. a refusal and its twin) with it.
+        groups = {r["group"] for r in parts["train"] if r.get("id") in found and r.get("group")}
+        parts["train"] = [r for r in parts["train"]
+                          if r.get("id") not in found and r.get("group") not in groups]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
