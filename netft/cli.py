@@ -3,6 +3,8 @@
     netft build-tiny                       build / locate the cached tiny base model
     netft data check FILE...               validate chat JSONL, print what would be dropped
     netft data split SRC OUT_DIR           fixed hash-based train/validation/test split
+    netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
+    netft review import SHEET.csv          fold a filled review sheet into a run's summary
 """
 from __future__ import annotations
 
@@ -46,6 +48,94 @@ def cmd_data_split(args) -> int:
     return 0
 
 
+def _load_for_eval(path, device):
+    """An HF model folder or a PEFT adapter folder, loaded with plain transformers/PEFT."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if (path / "adapter_config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(path)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path)
+    return model.to(device), tok
+
+
+def cmd_eval(args) -> int:
+    from pathlib import Path
+
+    import torch
+    import yaml
+
+    from netft.data.curation import read_sources
+    from netft.distributed import DistInfo
+    from netft.eval import domain
+    from netft.eval.generate import generate_answers
+    from netft.eval.review import export_review
+    from netft.config import ASSETS
+    from netft.train import save_eval
+
+    target = Path(args.target)
+    run_dir = target if (target / "config.yaml").exists() else None
+    model_dir = run_dir / args.which if run_dir else target
+    if not model_dir.exists():
+        print(f"netft: {model_dir} does not exist (a run dir with final/, or a model folder)",
+              file=sys.stderr)
+        return 2
+    if args.data:
+        files = args.data
+    elif run_dir:
+        files = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["test_files"]
+    else:
+        files = [str(ASSETS / "data" / "netops" / "test.jsonl")]
+    rows = read_sources(files)[: args.max_items or None]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, tok = _load_for_eval(model_dir, device)
+    print(f"[netft] evaluating {model_dir} on {len(rows)} items from {', '.join(map(str, files))}")
+    answers = generate_answers(model, tok, rows, DistInfo(device=device), args.max_new_tokens,
+                               args.batch_size)
+    result = domain.score(rows, answers)
+    out = Path(args.out) if args.out else (run_dir / "eval" / args.which if run_dir
+                                           else model_dir / "netft-eval")
+    save_eval(out, rows, answers, result)
+    print(domain.format_table(result))
+    if args.review > 0:
+        paths = export_review(rows, answers, out / "review", n=args.review)
+        print(f"[netft] human review sheet: {paths['csv']} and {paths['html']}")
+    if run_dir and (run_dir / "summary.json").exists():
+        _update_summary(run_dir, {f"domain_eval_{args.which}": result["overall"]})
+    print(f"[netft] predictions and scores in {out}")
+    return 0
+
+
+def _update_summary(run_dir, extra: dict) -> None:
+    from pathlib import Path
+
+    path = Path(run_dir) / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    summary.update(extra)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def cmd_review_import(args) -> int:
+    from netft.eval.review import import_review
+
+    result = import_review(args.sheet)
+    print(json.dumps(result, indent=2))
+    if args.run_dir:
+        _update_summary(args.run_dir, {"human_review": result})
+        print(f"[netft] added to {args.run_dir}/summary.json")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="netft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,12 +161,31 @@ def main(argv=None) -> int:
     p.add_argument("--val-frac", type=float, default=0.08)
     p.set_defaults(func=cmd_data_split)
 
+    p = sub.add_parser("eval", help="domain evaluation of a run dir or a model folder")
+    p.add_argument("target", help="run dir (uses final/ or best/) or an HF/PEFT model folder")
+    p.add_argument("--which", default="final", choices=["final", "best"])
+    p.add_argument("--data", nargs="+", help="test files (default: the run's data.test_files)")
+    p.add_argument("--max-items", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--review", type=int, default=150,
+                   help="items in the human-review sheet (0: none)")
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_eval)
+
+    review = sub.add_parser("review", help="human review sheets").add_subparsers(
+        dest="review_cmd", required=True)
+    p = review.add_parser("import", help="aggregate a filled review.csv")
+    p.add_argument("sheet")
+    p.add_argument("--run-dir", default=None, help="add the result to this run's summary.json")
+    p.set_defaults(func=cmd_review_import)
+
     args = parser.parse_args(argv)
     from netft.data.chat import DataError
 
     try:
         return args.func(args)
-    except DataError as e:
+    except (DataError, ValueError) as e:
         print(f"netft: {e}", file=sys.stderr)
         return 2
 

@@ -124,6 +124,8 @@ class EvalConfig:
     gen_batch_size: int = 16
     # Print this many example answers after training.
     sample_generations: int = 2
+    # Stratified human-review sheet (CSV + HTML) of the last evaluation, in <run_dir>/review.
+    review_items: int = 150
 
 
 @dataclass

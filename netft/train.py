@@ -32,6 +32,7 @@ from netft.data.batching import collate, plan_epoch, rank_share
 from netft.data.curation import build_training_data, read_sources
 from netft.eval import domain
 from netft.eval.generate import generate_answers
+from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
@@ -313,8 +314,13 @@ def run(cfg: DictConfig) -> dict:
     if domain_rows and info.is_main and history and "domain" in history[-1]:
         last = run_dir / "eval" / f"epoch-{history[-1]['epoch']}"
         say("\n" + (last / "table.txt").read_text())
-        for row in read_jsonl(last / "predictions.jsonl")[:cfg.eval.sample_generations]:
+        predictions = read_jsonl(last / "predictions.jsonl")
+        for row in predictions[:cfg.eval.sample_generations]:
             say(f"--- prompt: {row['prompt'][:300]}\n--- model:  {row['answer'][:300]}")
+        if cfg.eval.review_items > 0:
+            sheet = export_review(domain_rows, [p["answer"] for p in predictions],
+                                  run_dir / "review", n=cfg.eval.review_items)
+            say(f"[netft] human review sheet ({sheet['n']} items): {sheet['html']}")
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": step,
                "epochs_run": len(history), "tokens": tokens_seen, "history": history,

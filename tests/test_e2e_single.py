@@ -116,3 +116,32 @@ def test_wandb_offline_files_hold_the_train_loss(runs):
     assert logged == pytest.approx(expected)
     cfg = wandb_offline.config(files[0])
     assert cfg["method.name"] == "lora" and cfg["train.max_steps"] == 12
+
+
+def test_netft_eval_and_review_round_trip(runs, tmp_path):
+    import csv
+
+    run_dir, _ = runs["full"]
+    assert (run_dir / "review" / "review.csv").exists()  # written after training
+    proc = subprocess.run([sys.executable, "-m", "netft.cli", "eval", str(run_dir),
+                           "--max-items", "8", "--max-new-tokens", "16", "--review", "8"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "command_accuracy" in proc.stdout
+    sheet = run_dir / "eval" / "final" / "review" / "review.csv"
+    rows = list(csv.DictReader(open(sheet)))
+    assert len(rows) == 8
+    for i, row in enumerate(rows):
+        row["score_1_to_5"], row["correct_yes_no"] = str(1 + i % 5), "yes" if i % 2 else "no"
+    filled = tmp_path / "filled.csv"
+    with open(filled, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    proc = subprocess.run([sys.executable, "-m", "netft.cli", "review", "import", str(filled),
+                           "--run-dir", str(run_dir)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["human_review"]["overall"]["n_reviewed"] == 8
+    assert summary["human_review"]["overall"]["pct_correct"] == 50.0
+    assert "domain_eval_final" in summary
