@@ -17,8 +17,14 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
 	touch $@
 
+# The forgetting study on the tiny model: full vs LoRA (r=8, r=64) vs full + 10% general
+# replay, 3 epochs each, evaluated after every epoch, then the report.
+DEMO_DIR := outputs/demo/$(shell date +%Y%m%d-%H%M%S)
+DEMO_RUNS := forgetting_full,forgetting_full_mix,forgetting_lora_r8,forgetting_lora_r64
 demo: setup
-	$(VENV)/bin/netft-train model=tiny method=full train.epochs=3 train.lr=1e-3
+	$(VENV)/bin/netft-train -m +experiment=$(DEMO_RUNS) eval.domain_max_items=60 \
+	    eval.max_new_tokens=128 hydra.sweep.dir=$(DEMO_DIR)
+	$(VENV)/bin/netft report $(DEMO_DIR)
 
 test: setup
 	$(PY) -m pytest -q -ra

@@ -5,6 +5,7 @@
     netft data split SRC OUT_DIR           fixed hash-based train/validation/test split
     netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
     netft review import SHEET.csv          fold a filled review sheet into a run's summary
+    netft report DIR...                    learning-vs-forgetting report (HTML + Markdown)
 """
 from __future__ import annotations
 
@@ -136,6 +137,25 @@ def cmd_review_import(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from netft.report import wandb_report, write_report
+
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
+    result = write_report(args.dirs, out)
+    print(f"[netft] {result['runs']} runs. {result['verdict']}")
+    print(f"[netft] report: {result['html']} (and {result['md']})")
+    if args.wandb_project:
+        report = wandb_report(args.wandb_project, args.wandb_entity, args.wandb_group)
+        if os.environ.get("WANDB_API_KEY"):
+            report.save()
+            print(f"[netft] W&B report: {report.url}")
+        else:
+            print("[netft] WANDB_API_KEY is not set: W&B report built but not saved")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="netft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,12 +200,20 @@ def main(argv=None) -> int:
     p.add_argument("--run-dir", default=None, help="add the result to this run's summary.json")
     p.set_defaults(func=cmd_review_import)
 
+    p = sub.add_parser("report", help="learning vs forgetting across runs (HTML + Markdown)")
+    p.add_argument("dirs", nargs="+", help="multirun dirs, output trees or run dirs")
+    p.add_argument("--out", default=None, help="default: <first dir>/report")
+    p.add_argument("--wandb-project", default=None, help="also build a W&B Report")
+    p.add_argument("--wandb-entity", default=None)
+    p.add_argument("--wandb-group", default=None)
+    p.set_defaults(func=cmd_report)
+
     args = parser.parse_args(argv)
     from netft.data.chat import DataError
 
     try:
         return args.func(args)
-    except (DataError, ValueError) as e:
+    except (DataError, ValueError, FileNotFoundError) as e:
         print(f"netft: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,259 @@
+"""`netft report`: learning vs forgetting across runs, per epoch -- HTML + Markdown + plots.
+
+Reads every run under the given directories (a Hydra multirun dir, an outputs/ tree, single
+run dirs): their summary.json (per-epoch history, epoch 0 = the base model) and config.yaml.
+Learning is measured two ways: the verifier-scored domain score gain, and the drop in
+domain validation loss (a smoother signal, and the only one on models too small to write
+valid configs). Forgetting is the rise in general held-out perplexity over the base model.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class Run:
+    path: Path
+    label: str
+    method: str
+    config: dict
+    history: list[dict]
+    summary: dict = field(default_factory=dict)
+
+    def series(self, key: str) -> list[tuple[int, float]]:
+        return [(h["epoch"], h[key]) for h in self.history if h.get(key) is not None]
+
+    def base(self, key: str):
+        return next((h.get(key) for h in self.history if h["epoch"] == 0), None)
+
+    def rel_forgetting(self) -> list[tuple[int, float]]:
+        b = self.base("general_ppl")
+        return [(e, 100 * (v / b - 1)) for e, v in self.series("general_ppl")] if b else []
+
+    def val_drop(self) -> list[tuple[int, float]]:
+        b = self.base("val_loss")
+        return [(e, b - v) for e, v in self.series("val_loss")] if b is not None else []
+
+    def domain_gain(self) -> list[tuple[int, float]]:
+        b = self.base("domain_score")
+        return [(e, 100 * (v - b)) for e, v in self.series("domain_score")] if b is not None else []
+
+
+def _label(cfg: dict) -> str:
+    m = cfg["method"]
+    label = "full" if m["name"] == "full" else f"{m['name']} r={m['lora_r']}"
+    mix = cfg.get("data", {}).get("general_mix", 0)
+    if mix:
+        label += f" +{mix:.0%} general"
+    return label
+
+
+def find_runs(paths) -> list[Run]:
+    runs = []
+    for root in map(Path, paths):
+        for summary in sorted(root.rglob("summary.json")):
+            d = summary.parent
+            if not (d / "config.yaml").exists():
+                continue
+            cfg = yaml.safe_load((d / "config.yaml").read_text())
+            s = json.loads(summary.read_text())
+            runs.append(Run(d, _label(cfg), cfg["method"]["name"], cfg, s.get("history", []), s))
+    seen: dict[str, int] = {}
+    for r in runs:  # same settings twice (e.g. two seeds or lrs): keep labels apart
+        seen[r.label] = seen.get(r.label, 0) + 1
+        if seen[r.label] > 1:
+            r.label += f" #{seen[r.label]}"
+    return runs
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def plot_curves(runs: list[Run]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("domain score gain (points)", Run.domain_gain),
+              ("domain val-loss drop (nats)", Run.val_drop),
+              ("forgetting: general ppl rise (%)", Run.rel_forgetting)]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, (title, fn) in zip(axes, panels):
+        for r in runs:
+            pts = fn(r)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", linestyle="-" if r.method == "full" else "--",
+                        label=r.label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch (0 = base model)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Per-epoch learning and forgetting: full fine-tuning (solid) vs adapters (dashed)")
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def plot_tradeoff(runs: list[Run]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (ylabel, fn) in zip(axes, [("domain val-loss drop (nats)", Run.val_drop),
+                                       ("domain score gain (points)", Run.domain_gain)]):
+        for r in runs:
+            forget, learn = dict(r.rel_forgetting()), dict(fn(r))
+            epochs = sorted(set(forget) & set(learn))
+            if not epochs:
+                continue
+            xs, ys = [forget[e] for e in epochs], [learn[e] for e in epochs]
+            ax.plot(xs, ys, marker="o", linestyle="-" if r.method == "full" else "--",
+                    label=r.label)
+            for e, x, y in zip(epochs, xs, ys):
+                ax.annotate(str(e), (x, y), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7)
+        ax.set_xlabel("forgetting: general perplexity rise over the base (%)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Learning vs forgetting (numbers: epochs). Up and to the left is better.")
+    out = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def table_rows(runs: list[Run]) -> list[dict]:
+    rows = []
+    for r in runs:
+        best = r.summary.get("best_epoch")
+        at = {h["epoch"]: h for h in r.history}
+        b = at.get(best, r.history[-1] if r.history else {})
+        forget = dict(r.rel_forgetting())
+        gain, drop = dict(r.domain_gain()), dict(r.val_drop())
+        dom = b.get("domain", {}) or {}
+        rows.append({
+            "run": r.label, "epochs": max(at) if at else 0, "best epoch": best,
+            "val loss": b.get("val_loss"), "val-loss drop": drop.get(b.get("epoch")),
+            "domain score": b.get("domain_score"), "domain gain (pts)": gain.get(b.get("epoch")),
+            "command acc": dom.get("command_accuracy"), "refusal acc": dom.get("refusal_accuracy"),
+            "forgetting (%)": forget.get(b.get("epoch")), "path": str(r.path)})
+    return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
+
+
+def forgetting_at(run: Run, drop: float) -> float | None:
+    """The run's forgetting interpolated at a given domain val-loss drop (its curve runs from
+    the base model, (0, 0), through every epoch); None beyond the run's reach."""
+    pts = sorted(zip((d for _, d in run.val_drop()), (f for _, f in run.rel_forgetting())))
+    if not pts or drop > pts[-1][0]:
+        return None
+    import numpy as np
+
+    return float(np.interp(drop, [p[0] for p in pts], [p[1] for p in pts]))
+
+
+def matched_comparison(runs: list[Run]) -> str:
+    """Full vs adapters at matched learning (no general-data mixing on either side): the
+    full runs' forgetting interpolated at each adapter epoch's domain val-loss drop."""
+    plain = [r for r in runs if not r.config.get("data", {}).get("general_mix")]
+    full = [r for r in plain if r.method == "full"]
+    adapters = [r for r in plain if r.method != "full"]
+    pairs = [(f_ad, f_full) for a in adapters for f in full
+             for (e, d), (_, f_ad) in zip(a.val_drop(), a.rel_forgetting())
+             if e > 0 and (f_full := forgetting_at(f, d)) is not None]
+    if not pairs:
+        return "Not enough runs of both kinds (full and adapters, no mixing) to compare."
+    ad = sum(p[0] for p in pairs) / len(pairs)
+    fu = sum(p[1] for p in pairs) / len(pairs)
+    verdict = "MORE" if fu > ad else "LESS"
+    text = (f"At matched domain learning (same val-loss drop, {len(pairs)} points), full "
+            f"fine-tuning forgot {verdict} than the adapters: general perplexity +{fu:.0f}% vs "
+            f"+{ad:.0f}%.")
+    mixed = [r for r in runs if r.config.get("data", {}).get("general_mix")]
+    for m in mixed:
+        twin = next((r for r in full if r.method == m.method), None)
+        if twin and m.rel_forgetting() and twin.rel_forgetting():
+            text += (f" Mixing general data ({m.label}): forgetting +{m.rel_forgetting()[-1][1]:.0f}%"
+                     f" vs +{twin.rel_forgetting()[-1][1]:.0f}% without, at a val-loss drop of "
+                     f"{m.val_drop()[-1][1]:.2f} vs {twin.val_drop()[-1][1]:.2f}.")
+    return text
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def write_report(paths, out_dir: Path) -> dict:
+    runs = find_runs(paths)
+    if not runs:
+        raise FileNotFoundError(f"no runs (summary.json + config.yaml) under {', '.join(map(str, paths))}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figs = {"curves.png": plot_curves(runs), "tradeoff.png": plot_tradeoff(runs)}
+    for name, data in figs.items():
+        (out_dir / name).write_bytes(data)
+    rows = table_rows(runs)
+    cols = [c for c in rows[0] if c != "path"]
+    verdict = matched_comparison(runs)
+    md = ["# netft report: learning vs forgetting", "",
+          f"{len(runs)} runs. Epoch 0 is the base model. Learning: drop in domain validation "
+          "loss and gain in the verifier-scored domain score; forgetting: rise in general "
+          "held-out perplexity over the base model.", "", f"**{verdict}**", "",
+          "![per-epoch curves](curves.png)", "", "![learning vs forgetting](tradeoff.png)", "",
+          "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
+    md += ["", "Runs:", *[f"- {r['run']}: `{r['path']}`" for r in rows]]
+    (out_dir / "report.md").write_text("\n".join(md) + "\n")
+    img = {k: base64.b64encode(v).decode() for k, v in figs.items()}
+    table = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in cols)
+                    + "</tr>" for r in rows)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>netft report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}
+img{{max-width:100%}}</style></head><body>
+<h1>netft report: learning vs forgetting</h1>
+<p>{len(runs)} runs. Epoch 0 is the base model. Learning: drop in domain validation loss and gain
+in the verifier-scored domain score; forgetting: rise in general held-out perplexity.</p>
+<p><b>{html.escape(verdict)}</b></p>
+<img src="data:image/png;base64,{img['curves.png']}" alt="per-epoch curves">
+<img src="data:image/png;base64,{img['tradeoff.png']}" alt="learning vs forgetting">
+<table><tr>{''.join(f'<th>{html.escape(c)}</th>' for c in cols)}</tr>{table}</table>
+</body></html>"""
+    (out_dir / "report.html").write_text(page)
+    return {"html": out_dir / "report.html", "md": out_dir / "report.md", "runs": len(runs),
+            "verdict": verdict, "rows": rows}
+
+
+def wandb_report(project: str, entity: str | None, group: str | None):
+    """The same study as a W&B Report (wandb-workspaces); `.save()` needs a key and server."""
+    import wandb_workspaces.reports.v2 as wr
+
+    runset = wr.Runset(entity=entity or "", project=project, name=group or "all runs",
+                       filters=f"Config('logger.group') == '{group}'" if group else "")
+    return wr.Report(
+        project=project, entity=entity or "", title="netft: learning vs forgetting",
+        description="Domain skill gained vs general capability lost, per epoch, full vs adapters.",
+        blocks=[
+            wr.H1("Learning vs forgetting"),
+            wr.P("Epoch 0 is the base model; forgetting = rise in general perplexity."),
+            wr.PanelGrid(runsets=[runset], panels=[
+                wr.LinePlot(title="domain score", x="eval/epoch", y=["eval/domain_score"]),
+                wr.LinePlot(title="validation loss", x="eval/epoch", y=["eval/val_loss"]),
+                wr.LinePlot(title="general perplexity", x="eval/epoch", y=["eval/general_ppl"]),
+                wr.ScatterPlot(title="learning vs forgetting", x="eval/general_ppl",
+                               y="eval/domain_score"),
+            ]),
+        ])
