@@ -58,7 +58,10 @@ class ParallelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    name: str = "sft"  # sft (dpo comes with the preference work)
+    name: str = "sft"  # sft | dpo
+    # DPO: strength of the pull towards the reference policy; loss sigmoid (DPO) or ipo.
+    beta: float = 0.1
+    loss: str = "sigmoid"
 
 
 @dataclass
@@ -165,7 +168,8 @@ CHOICES = {
     "method.name": ("full", "lora", "qlora"),
     "parallel.name": ("single", "ddp", "fsdp2", "zero3"),
     "parallel.backend": ("auto", "gloo", "nccl"),
-    "objective.name": ("sft",),
+    "objective.name": ("sft", "dpo"),
+    "objective.loss": ("sigmoid", "ipo"),
     "train.schedule": ("cosine", "linear", "constant"),
     "data.overlong": ("drop", "truncate"),
     "logger.name": ("wandb", "none"),
@@ -202,6 +206,10 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
     for key in ("train.epochs", "train.lr", "train.micro_batch_size", "train.grad_accum",
                 "train.max_length", "eval.val_micro_batch_size"):
         positive(key)
+    if cfg.objective.name == "dpo":
+        positive("objective.beta")
+        if cfg.data.general_mix > 0:
+            raise ConfigError("data.general_mix applies to SFT; with objective=dpo set it to 0.")
     if not 0 <= cfg.data.general_mix < 1:
         raise ConfigError(f"data.general_mix={cfg.data.general_mix} must be in [0, 1).")
     if not 0 <= cfg.train.warmup_ratio < 1:

@@ -29,7 +29,7 @@ from netft import checkpoint, distributed
 from netft.config import ConfigError, to_plain, validate
 from netft.data.chat import IGNORE, DataError
 from netft.data.batching import collate, plan_epoch, rank_share
-from netft.data.curation import build_training_data, read_sources
+from netft.data.curation import read_sources
 from netft.eval import domain
 from netft.eval.generate import generate_answers
 from netft.eval.review import export_review
@@ -38,57 +38,60 @@ from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                pick_attention, resolve_path)
 from netft.objectives.sft import sft_loss_sum
+from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
 from netft.tracking import start as start_tracking
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-
-
-def plan(lengths, cfg, info, epoch: int, shuffle: bool = True, micro: int | None = None,
-         accum: int | None = None):
+def plan(lengths, cfg, info, epoch: int, packing: bool, shuffle: bool = True,
+         micro: int | None = None, accum: int | None = None):
     return plan_epoch(lengths, epoch=epoch, seed=cfg.train.seed, world=info.world,
                       micro_batch_size=micro or cfg.train.micro_batch_size,
                       grad_accum=accum or cfg.train.grad_accum, max_length=cfg.train.max_length,
-                      packing=cfg.train.packing, shuffle=shuffle)
+                      packing=packing, shuffle=shuffle)
 
 
-def forward_backward(engine, batches: list[dict], info) -> float:
-    """Accumulate the gradients of one optimizer step; returns its token-mean loss.
+def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
+    """Accumulate the gradients of one optimizer step; returns its mean loss and statistics.
 
-    One normaliser for the whole step: the target tokens of every micro-batch on every rank
-    (x world, because DDP/FSDP/ZeRO average gradients over ranks). So the gradient equals
-    that of one big batch, whatever the micro-batch split or sequence lengths.
+    One normaliser for the whole step: the units (target tokens for SFT, pairs for DPO) of
+    every micro-batch on every rank (x world, because DDP/FSDP/ZeRO average gradients over
+    ranks). So the gradient equals that of one big batch, whatever the micro-batch split or
+    sequence lengths -- not a mean of per-micro-batch means.
     """
-    local_targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
-    n_targets = distributed.all_reduce_sum(local_targets, info)
-    scale = info.world / n_targets
-    loss_sum = 0.0
+    n_units = distributed.all_reduce_sum(sum(units(b) for b in batches), info)
+    scale = info.world / n_units
+    loss_sum, stats = 0.0, {}
     for j, batch in enumerate(batches):
         # Only the last micro-batch all-reduces gradients (DDP); the rest accumulate locally.
         sync = contextlib.nullcontext() if j == len(batches) - 1 else engine.no_sync()
         with sync:
-            s, _ = sft_loss_sum(engine.module, to_device(batch, info.device))
+            s, _, st = loss_fn(engine.module, to_device(batch, info.device))
             engine.backward(s * scale)
         loss_sum += s.item()
-    return distributed.all_reduce_sum(loss_sum, info) / n_targets
+        for k, v in st.items():
+            stats[k] = stats.get(k, 0.0) + v
+    return (distributed.all_reduce_sum(loss_sum, info) / n_units,
+            {k: distributed.all_reduce_sum(v, info) / n_units for k, v in sorted(stats.items())})
 
 
 @torch.no_grad()
-def validation_loss(engine, examples, cfg, info, pad_id: int) -> float:
-    """Token-mean CE over the whole validation set; every rank makes the same calls."""
+def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
+    """Mean loss (and statistics) over a whole held-out set; every rank makes the same calls."""
     engine.module.eval()
-    lengths = [len(e.input_ids) for e in examples]
-    loss_sum, n_sum = 0.0, 0
-    for step in plan(lengths, cfg, info, 0, shuffle=False, micro=cfg.eval.val_micro_batch_size,
-                     accum=1):
+    lengths = [len(e.input_ids) if hasattr(e, "input_ids") else len(e) for e in examples]
+    loss_sum, n_sum, stats = 0.0, 0, {}
+    for step in plan(lengths, cfg, info, 0, packing, shuffle=False,
+                     micro=cfg.eval.val_micro_batch_size, accum=1):
         for rows in rank_share(step, info.rank, info.world):
-            batch = to_device(collate(examples, rows, pad_id, cfg.train.packing), info.device)
-            s, n = sft_loss_sum(engine.module, batch)
+            s, n, st = loss_fn(engine.module, to_device(collate_fn(rows), info.device))
             loss_sum, n_sum = loss_sum + s.item(), n_sum + n
+            for k, v in st.items():
+                stats[k] = stats.get(k, 0.0) + v
     engine.module.train()
-    return distributed.all_reduce_sum(loss_sum, info) / max(distributed.all_reduce_sum(n_sum, info), 1)
+    n = max(distributed.all_reduce_sum(n_sum, info), 1)
+    return (distributed.all_reduce_sum(loss_sum, info) / n,
+            {k: distributed.all_reduce_sum(v, info) / n for k, v in sorted(stats.items())})
 
 
 def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
@@ -96,7 +99,8 @@ def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
     from netft.data.chat import Example
     from netft.models.tiny import corpus_texts
 
-    ids = tokenizer(corpus_texts()["general_heldout"][: max_tokens * 8])["input_ids"][:max_tokens]
+    text = corpus_texts()["general_heldout"][: max_tokens * 8]
+    ids = tokenizer(text, verbose=False)["input_ids"][:max_tokens]
     out = []
     for i in range(0, len(ids) - window + 1, window):
         w = ids[i:i + window]
@@ -104,15 +108,19 @@ def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
     return out
 
 
-def evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows, epoch: int,
+def evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows, epoch: int,
              step: int, run_dir: Path) -> dict:
     """Everything measured at an epoch boundary (epoch 0 = the starting model)."""
-    pad_id = tokenizer.pad_token_id
     record = {"epoch": epoch, "step": step}
-    if val_ex:
-        record["val_loss"] = validation_loss(engine, val_ex, cfg, info, pad_id)
+    if task.val:
+        record["val_loss"], stats = validation(engine, task.val, task.collate_val, task.loss_fn,
+                                               task.packing, cfg, info)
+        record.update({f"val_{k}": v for k, v in stats.items()})
     if general_ex:
-        record["general_ppl"] = math.exp(validation_loss(engine, general_ex, cfg, info, pad_id))
+        pad = tokenizer.pad_token_id
+        nll, _ = validation(engine, general_ex, lambda rows: collate(general_ex, rows, pad, True),
+                            sft_loss_sum, True, cfg, info)
+        record["general_ppl"] = math.exp(nll)
     if domain_rows:
         answers = generate_answers(engine.model, tokenizer, domain_rows, info,
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
@@ -204,10 +212,9 @@ def run(cfg: DictConfig) -> dict:
         f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
         f"parallel {cfg.parallel.name} x{info.world}")
 
-    train_ex, val_ex, data_report = build_training_data(cfg.data, cfg.train.max_length,
-                                                        cfg.train.seed, tokenizer, say)
-    lengths = [len(e.input_ids) for e in train_ex]
-    plans = [plan(lengths, cfg, info, epoch) for epoch in range(cfg.train.epochs)]
+    task = build_task(cfg, tokenizer, model, say)
+    lengths = task.lengths()
+    plans = [plan(lengths, cfg, info, epoch, task.packing) for epoch in range(cfg.train.epochs)]
     total_steps = sum(map(len, plans))
     if cfg.train.max_steps > 0:
         total_steps = min(total_steps, cfg.train.max_steps)
@@ -217,7 +224,7 @@ def run(cfg: DictConfig) -> dict:
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
           f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])})", flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
-    pad_id = tokenizer.pad_token_id
+    attach_reference(task, engine, cfg, info, tokenizer.pad_token_id, run_dir, say)
 
     # ---------------------------------------------------------------- loop
     step, tokens_seen, history, start_epoch, skip = 0, 0, [], 0, 0
@@ -249,7 +256,7 @@ def run(cfg: DictConfig) -> dict:
 
     if resume_from is None and cfg.eval.val_before_training:
         # Epoch 0: the starting model, the baseline every later epoch is compared with.
-        history.append(evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows,
+        history.append(evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows,
                                 0, 0, run_dir))
         log_eval(history[-1])
 
@@ -264,8 +271,8 @@ def run(cfg: DictConfig) -> dict:
                 break
             t0 = time.perf_counter()
             mine = rank_share(micro_batches, info.rank, info.world)
-            batches = [collate(train_ex, rows, pad_id, cfg.train.packing) for rows in mine]
-            loss = forward_backward(engine, batches, info)
+            batches = [task.collate_train(rows) for rows in mine]
+            loss, stats = forward_backward(engine, batches, info, task.loss_fn)
             grad_norm = engine.step()
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
@@ -276,7 +283,8 @@ def run(cfg: DictConfig) -> dict:
                     f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
                     f"good checkpoint is {checkpoint.latest(run_dir)}.")
             dt = time.perf_counter() - t0
-            metrics = {"train/loss": loss, "train/lr": engine.scheduler.get_last_lr()[0],
+            metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
+                       "train/lr": engine.scheduler.get_last_lr()[0],
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
                        "train/epoch": epoch + 1, "train/tokens": tokens_seen}
             tracker.log(metrics, step)
@@ -294,7 +302,7 @@ def run(cfg: DictConfig) -> dict:
 
         # ---------------------------------------------------------- evaluate
         if cfg.eval.val_every_epoch:
-            history.append(evaluate(engine, tokenizer, cfg, info, val_ex, general_ex, domain_rows,
+            history.append(evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows,
                                     epoch + 1, step, run_dir))
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
@@ -330,7 +338,7 @@ def run(cfg: DictConfig) -> dict:
                "best": str(run_dir / "best") if (run_dir / "best").exists() else None,
                "forgetting": forgetting(history),
                "trainable_params": trainable, "total_params": total,
-               "data": data_report,
+               "objective": task.name, "data": task.report,
                "domain": history[-1].get("domain") if history else None}
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import torch
 
@@ -54,7 +55,13 @@ def load_model(path: str, model_cfg, method_cfg, device: torch.device):
     if method_cfg.name == "qlora":
         kwargs["quantization_config"] = qlora_quantization_config(dtype)
         kwargs["device_map"] = {"": device}  # bitsandbytes quantises on the GPU
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if (Path(path) / "adapter_config.json").exists():
+        # A LoRA run's final/ (e.g. SFT before DPO): the base with the adapter merged in.
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(path, **kwargs).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     model.config.use_cache = False
     return model
 

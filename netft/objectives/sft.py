@@ -30,8 +30,8 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return loss.view(shift_labels.shape)
 
 
-def sft_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
-    """(sum of CE over target tokens, number of target tokens) for one micro-batch."""
+def sft_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int, dict]:
+    """(sum of CE over target tokens, number of target tokens, no extra stats)."""
     logits = forward_logits(model, batch)
     n = int((batch["labels"][:, 1:] != IGNORE).sum())
-    return token_losses(logits, batch["labels"]).sum(), n
+    return token_losses(logits, batch["labels"]).sum(), n, {}
