@@ -67,9 +67,12 @@ def collate_pairs(pairs: list[Pair], rows: list[list[int]], pad_id: int,
     seqs = chosen + rejected
     if not seqs:  # an empty micro-batch (uneven tail): one all-ignored token, zero pairs
         one = torch.tensor([[pad_id]])
-        return {"input_ids": one, "labels": torch.full_like(one, IGNORE),
-                "position_ids": torch.zeros_like(one), "attention_mask": torch.ones_like(one),
-                "n_pairs": 0, "n_tokens": 0}
+        batch = {"input_ids": one, "labels": torch.full_like(one, IGNORE),
+                 "position_ids": torch.zeros_like(one), "attention_mask": torch.ones_like(one),
+                 "n_pairs": 0, "n_tokens": 0}
+        if reference is not None:
+            batch["reference"] = reference[:0]
+        return batch
     width = max(len(s.input_ids) for s in seqs)
     batch = {
         "input_ids": torch.tensor([s.input_ids + [pad_id] * (width - len(s.input_ids))
@@ -102,14 +105,16 @@ def dpo_loss(policy_c, policy_r, ref_c, ref_r, beta: float, kind: str = "sigmoid
     return loss, beta * (policy_c - ref_c).detach(), beta * (policy_r - ref_r).detach()
 
 
-def reference_of(batch: dict, module, model) -> torch.Tensor:
-    """(k, 2) reference log-probs: precomputed, or the adapter switched off."""
+def reference_of(batch: dict, module, model) -> torch.Tensor | None:
+    """(k, 2) reference log-probs: precomputed, or the adapter switched off. The adapter
+    forward runs for empty micro-batches too: under FSDP2/ZeRO-3 every forward is a
+    collective, and a rank that skipped it would leave the others waiting forever."""
     if "reference" in batch:
-        return batch["reference"].to(batch["input_ids"].device)
+        return batch["reference"].to(batch["input_ids"].device) if batch["n_pairs"] else None
     with torch.no_grad(), model.disable_adapter():
         ref = sequence_logps(module, batch)
     k = batch["n_pairs"]
-    return torch.stack([ref[:k], ref[k:]], dim=1)
+    return torch.stack([ref[:k], ref[k:]], dim=1) if k else None
 
 
 def make_loss_fn(model, objective_cfg):
@@ -117,9 +122,9 @@ def make_loss_fn(model, objective_cfg):
     def loss_fn(module, batch):
         k = batch["n_pairs"]
         logps = sequence_logps(module, batch)
-        if k == 0:  # keep the collective pattern; contributes nothing
-            return logps.sum() * 0.0, 0, {}
         ref = reference_of(batch, module, model)
+        if k == 0:  # an empty micro-batch: same forward passes, no contribution
+            return logps.sum() * 0.0, 0, {}
         loss, rc, rr = dpo_loss(logps[:k], logps[k:], ref[:, 0], ref[:, 1],
                                 objective_cfg.beta, objective_cfg.loss)
         # pref_acc: the policy itself prefers the chosen answer, per token (so that a longer
