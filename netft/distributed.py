@@ -94,13 +94,17 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_reduce_sum(value: float | int, info: DistInfo) -> float:
+def all_reduce_sum(value: float | int, info: DistInfo, op=None) -> float:
     if not info.distributed:
         return value
     t = torch.tensor([float(value)], dtype=torch.float64,
                      device=info.device if info.backend == "nccl" else "cpu")
-    dist.all_reduce(t)
+    dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
     return t.item()
+
+
+def all_reduce_max(value: float, info: DistInfo) -> float:
+    return all_reduce_sum(value, info, op=dist.ReduceOp.MAX)
 
 
 def teardown(info: DistInfo) -> None:

@@ -40,6 +40,7 @@ from netft.models.load import (apply_method, count_params, load_model, load_toke
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
+from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_memory_gb
 from netft.tracking import start as start_tracking
 
 
@@ -224,6 +225,12 @@ def run(cfg: DictConfig) -> dict:
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
           f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])})", flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
+    base_params, adapter_params = count_flops_params(engine.model)
+    flops_token = flops_per_token(engine.model.config, base_params, adapter_params,
+                                  cfg.method.name == "full", task.mean_seq_len())
+    peak, peak_source = peak_flops(info.device)
+    say(f"[netft] {flops_token / 1e6:,.2f} MFLOP per token; device peak "
+        f"{peak / 1e12:,.2f} TFLOP/s ({peak_source})")
     attach_reference(task, engine, cfg, info, tokenizer.pad_token_id, run_dir, say)
 
     # ---------------------------------------------------------------- loop
@@ -283,9 +290,14 @@ def run(cfg: DictConfig) -> dict:
                     f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
                     f"good checkpoint is {checkpoint.latest(run_dir)}.")
             dt = time.perf_counter() - t0
+            per_device = step_tokens / dt / info.world
             metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
                        "train/lr": engine.scheduler.get_last_lr()[0],
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
+                       "train/tokens_per_s_per_device": per_device,
+                       "train/mfu": flops_token * per_device / peak,
+                       "train/peak_mem_gb": distributed.all_reduce_max(
+                           peak_memory_gb(info.device), info),
                        "train/epoch": epoch + 1, "train/tokens": tokens_seen}
             tracker.log(metrics, step)
             bar.update(1)

@@ -63,6 +63,9 @@ def test_run_dir_contents(runs, method):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if "train/loss" in r]
     assert len(train) == 12 and all(r["train/tokens_per_s"] > 0 for r in train)
+    for key in ("train/mfu", "train/tokens_per_s_per_device", "train/peak_mem_gb"):
+        assert all(r[key] > 0 for r in train), key
+    assert all(r["train/mfu"] < 1.5 for r in train)  # a fraction of the device's peak
     assert [r["step"] for r in train] == list(range(1, 13))
     assert any("eval/val_loss" in r for r in rows)
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -34,6 +34,11 @@ class Task:
     def lengths(self) -> list[int]:
         return [len(e.input_ids) if hasattr(e, "input_ids") else len(e) for e in self.train]
 
+    def mean_seq_len(self) -> float:
+        """Mean length of one sequence (a DPO pair is two), for the attention FLOPs."""
+        per_item = 2 if self.name == "dpo" else 1
+        return sum(self.lengths()) / max(per_item * len(self.train), 1)
+
 
 def sft_units(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != -100).sum())
