@@ -35,6 +35,8 @@ class ModelConfig:
     dtype: str = "auto"
     trust_remote_code: bool = False
     revision: Optional[str] = None
+    # Liger Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): CUDA only.
+    liger: bool = False
 
 
 @dataclass
@@ -98,6 +100,8 @@ class TrainConfig:
     max_length: int = 512
     max_grad_norm: float = 1.0
     packing: bool = True
+    # torch.compile each decoder layer (after sharding, so FSDP2 hooks stay outside).
+    compile: bool = False
     seed: int = 0
     # Checkpoints: every N optimizer steps (0: off) and at each epoch end; keep the last K.
     save_every_steps: int = 0
@@ -241,6 +245,13 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
             raise ConfigError(
                 "model.attn_implementation=flash_attention_2 but flash-attn is not installed: "
                 "pip install 'netft[gpu]', or set model.attn_implementation=auto.") from e
+    if cfg.model.liger:
+        if not cuda:
+            raise ConfigError("model.liger=true needs CUDA (Triton kernels); set it to false.")
+        try:
+            import liger_kernel  # noqa: F401
+        except ImportError as e:
+            raise ConfigError("model.liger=true needs liger-kernel: pip install 'netft[gpu]'.") from e
     if cfg.parallel.backend == "nccl" and not cuda:
         raise ConfigError("parallel.backend=nccl needs CUDA; use auto or gloo on CPU.")
 

@@ -63,6 +63,10 @@ def load_model(path: str, model_cfg, method_cfg, device: torch.device):
     else:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     model.config.use_cache = False
+    if model_cfg.liger:
+        from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance
+
+        _apply_liger_kernel_to_instance(model=model)
     return model
 
 

@@ -68,6 +68,11 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
         model.to(info.device)
         module = model
 
+    if cfg.train.compile:
+        from netft.parallel.fsdp import decoder_layers
+
+        for layer in decoder_layers(model):
+            layer.compile()
     optimizer = make_optimizer(model, cfg.train, fused=info.device.type == "cuda")
     scheduler = make_scheduler(optimizer, cfg.train, total_steps)
     params = [p for p in model.parameters() if p.requires_grad]
