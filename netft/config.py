@@ -118,6 +118,11 @@ class EvalConfig:
     # General capability: perplexity on shipped held-out general English (forgetting probe).
     general_ppl: bool = True
     general_max_tokens: int = 16384
+    # lm-eval-harness tasks for general capability (accuracy; forgetting = its drop), e.g.
+    # [hellaswag, arc_challenge, winogrande] for real models, or [netft_general_cloze]
+    # (offline, built from the shipped held-out text). Empty: off.
+    lm_eval_tasks: List[str] = field(default_factory=list)
+    lm_eval_limit: int = 0  # items per task (0: all)
     # Stop after this many epochs without a better validation loss (0: never).
     early_stopping_patience: int = 0
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.

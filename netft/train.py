@@ -31,6 +31,7 @@ from netft.data.chat import IGNORE, DataError
 from netft.data.batching import collate, plan_epoch, rank_share
 from netft.data.curation import read_sources
 from netft.eval import domain
+from netft.eval.general import general_accuracy
 from netft.eval.generate import generate_answers
 from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
@@ -122,6 +123,8 @@ def evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows, epoch:
         nll, _ = validation(engine, general_ex, lambda rows: collate(general_ex, rows, pad, True),
                             sft_loss_sum, True, cfg, info)
         record["general_ppl"] = math.exp(nll)
+    if cfg.eval.lm_eval_tasks:
+        record.update(general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info))
     if domain_rows:
         answers = generate_answers(engine.model, tokenizer, domain_rows, info,
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,

@@ -115,3 +115,19 @@ def test_sharded_domain_eval_does_not_hang_and_matches(tmp_path, parallel, tiny_
         answers = lambda lines: [json.loads(x)["answer"] for x in lines]  # noqa: E731
         if epoch == 0:  # identical weights: identical greedy answers
             assert answers(a) == answers(b)
+
+
+@pytest.mark.parametrize("parallel", ["fsdp2", "zero3"])
+def test_lm_eval_on_sharded_weights_matches_single_process(tmp_path, parallel, tiny_path):
+    """lm-eval (offline local task) on weights gathered from shards = on the plain model."""
+    evals = ["eval.lm_eval_tasks=[netft_general_cloze]", "eval.lm_eval_limit=40",
+             "train.max_steps=1", "eval.general_ppl=false", "eval.val_every_epoch=false"]
+    common = [o for o in COMMON if o != "train.max_steps=4"] + evals
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    run_ok(netft_train_cmd(*common, "method=lora", "train.grad_accum=4", f"run_dir={single}"))
+    run_ok(torchrun_cmd(2, *common, "method=lora", f"parallel={parallel}", "train.grad_accum=2",
+                        f"run_dir={multi}"), timeout=400)
+    a = json.loads((single / "summary.json").read_text())["history"][0]
+    b = json.loads((multi / "summary.json").read_text())["history"][0]
+    assert 0.0 <= a["general_acc"] <= 1.0 and "netft_general_cloze" in a
+    assert b["general_acc"] == pytest.approx(a["general_acc"], abs=1e-9)
