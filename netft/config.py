@@ -37,6 +37,8 @@ class ModelConfig:
     revision: Optional[str] = None
     # Liger Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): CUDA only.
     liger: bool = False
+    # Build the architecture in name_or_path/config.json with random weights (benchmarks).
+    random_init: bool = False
 
 
 @dataclass

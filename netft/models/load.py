@@ -55,7 +55,14 @@ def load_model(path: str, model_cfg, method_cfg, device: torch.device):
     if method_cfg.name == "qlora":
         kwargs["quantization_config"] = qlora_quantization_config(dtype)
         kwargs["device_map"] = {"": device}  # bitsandbytes quantises on the GPU
-    if (Path(path) / "adapter_config.json").exists():
+    if model_cfg.random_init:
+        # Benchmarks of large shapes without a hub: the architecture only, random weights.
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path, trust_remote_code=model_cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype,
+                                                 attn_implementation=kwargs["attn_implementation"])
+    elif (Path(path) / "adapter_config.json").exists():
         # A LoRA run's final/ (e.g. SFT before DPO): the base with the adapter merged in.
         from peft import AutoPeftModelForCausalLM
 
