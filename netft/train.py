@@ -237,7 +237,7 @@ def run(cfg: DictConfig) -> dict:
     attach_reference(task, engine, cfg, info, tokenizer.pad_token_id, run_dir, say)
 
     # ---------------------------------------------------------------- loop
-    step, tokens_seen, history, start_epoch, skip = 0, 0, [], 0, 0
+    step, tokens_seen, history, start_epoch, skip, loss = 0, 0, [], 0, 0, None
     resume_from = find_resume(cfg, run_dir)
     if resume_from is not None:
         loop = checkpoint.load(engine, resume_from, info)
@@ -283,15 +283,15 @@ def run(cfg: DictConfig) -> dict:
             mine = rank_share(micro_batches, info.rank, info.world)
             batches = [task.collate_train(rows) for rows in mine]
             loss, stats = forward_backward(engine, batches, info, task.loss_fn)
+            if not math.isfinite(loss):  # before the update: the weights stay finite
+                raise FloatingPointError(
+                    f"loss is {loss} at step {step + 1} (epoch {epoch + 1}); lower train.lr "
+                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
+                    f"good checkpoint is {checkpoint.latest(run_dir)}.")
             grad_norm = engine.step()
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
             tokens_seen += step_tokens
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss} at step {step} (epoch {epoch + 1}); lower train.lr "
-                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
-                    f"good checkpoint is {checkpoint.latest(run_dir)}.")
             dt = time.perf_counter() - t0
             per_device = step_tokens / dt / info.world
             metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
@@ -346,8 +346,8 @@ def run(cfg: DictConfig) -> dict:
             say(f"[netft] human review sheet ({sheet['n']} items): {sheet['html']}")
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": step,
-               "epochs_run": len(history), "tokens": tokens_seen, "history": history,
-               "final_train_loss": loss if step else None,
+               "epochs_run": sum(h["epoch"] > 0 for h in history), "tokens": tokens_seen,
+               "history": history, "final_train_loss": loss,
                "final_val_loss": history[-1].get("val_loss") if history else None,
                "best_epoch": best_epoch(history),
                "best": str(run_dir / "best") if (run_dir / "best").exists() else None,
@@ -369,7 +369,7 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except (ConfigError, DataError) as e:  # user errors: the message, not a traceback
+    except (ConfigError, DataError, FloatingPointError) as e:  # the message, not a traceback
         print(f"netft-train: error: {e}", file=sys.stderr)
         sys.exit(2)
 

@@ -148,3 +148,16 @@ def test_netft_eval_and_review_round_trip(runs, tmp_path):
     assert summary["human_review"]["overall"]["n_reviewed"] == 8
     assert summary["human_review"]["overall"]["pct_correct"] == 50.0
     assert "domain_eval_final" in summary
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path, tiny_path):
+    # A learning rate this large blows the tiny model up within a few steps.
+    proc = subprocess.run(netft_train_cmd("model=tiny", "method=full", "train.lr=1e6",
+                                          "train.max_grad_norm=1e12", "train.max_steps=30",
+                                          "logger=none", "eval.domain=false",
+                                          "eval.val_before_training=false", "train.epochs=1",
+                                          f"run_dir={tmp_path}/run"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "loss is nan" in proc.stderr and "lower train.lr" in proc.stderr
+    assert not (tmp_path / "run" / "final").exists()
