@@ -379,4 +379,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module's main, not this __main__ copy: the Slurm launcher (submitit)
+    # pickles the task function, and only an importable module's functions pickle by name.
+    from netft.train import main as importable_main
+
+    importable_main()
