@@ -73,9 +73,15 @@ def find_runs(paths) -> list[Run]:
     return runs
 
 
-def _png(fig) -> bytes:
+def _png(fig, axes, title: str) -> bytes:
+    """Finish a figure (legend, title), render it to PNG bytes and free it."""
+    import matplotlib.pyplot as plt
+
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
     return buf.getvalue()
 
 
@@ -98,11 +104,8 @@ def plot_curves(runs: list[Run]) -> bytes:
         ax.set_title(title)
         ax.set_xlabel("epoch (0 = base model)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Per-epoch learning and forgetting: full fine-tuning (solid) vs adapters (dashed)")
-    out = _png(fig)
-    plt.close(fig)
-    return out
+    return _png(fig, axes, "Per-epoch learning and forgetting: full fine-tuning (solid) vs "
+                "adapters (dashed)")
 
 
 def plot_tradeoff(runs: list[Run]) -> bytes:
@@ -128,11 +131,8 @@ def plot_tradeoff(runs: list[Run]) -> bytes:
         ax.set_xlabel("forgetting: general perplexity rise over the base (%)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Learning vs forgetting (numbers: epochs). Up and to the left is better.")
-    out = _png(fig)
-    plt.close(fig)
-    return out
+    return _png(fig, axes, "Learning vs forgetting (numbers: epochs). Up and to the left is "
+                "better.")
 
 
 def table_rows(runs: list[Run]) -> list[dict]:
