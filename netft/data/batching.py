@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from netft.data.chat import IGNORE, DataError, Example, read_chat_jsonl, tokenize_chat
+from netft.data.chat import IGNORE, DataError, Example, tokenize_chat
 
 
 @dataclass
@@ -72,8 +72,10 @@ def tokenize_rows(rows: list[dict], tokenizer, max_length: int, overlong: str = 
 
 
 def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
-    rows = [row for path in files for row in read_chat_jsonl(path)]
-    return tokenize_rows(rows, tokenizer, max_length, overlong)
+    """Read any supported source (JSONL, Parquet, datasets dir) and tokenise it."""
+    from netft.data.curation import read_sources  # curation builds on this module
+
+    return tokenize_rows(read_sources(files), tokenizer, max_length, overlong)
 
 
 def pack(lengths: list[int], order: list[int], max_length: int) -> list[list[int]]:

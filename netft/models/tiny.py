@@ -112,11 +112,7 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     tok.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot|>",
-        pad_token="<|pad|>", chat_template=CHAT_TEMPLATE, model_max_length=spec_max_len())
-
-
-def spec_max_len() -> int:
-    return TinySpec.max_position_embeddings
+        pad_token="<|pad|>", chat_template=CHAT_TEMPLATE, model_max_length=TinySpec.max_position_embeddings)
 
 
 def _token_stream(tokenizer, text: str) -> torch.Tensor:
