@@ -66,6 +66,8 @@ class ObjectiveConfig:
     # DPO: strength of the pull towards the reference policy; loss sigmoid (DPO) or ipo.
     beta: float = 0.1
     loss: str = "sigmoid"
+    # IPO only: answer log-probs averaged per token (the IPO paper's and TRL's form) or summed.
+    ipo_logps: str = "mean"
 
 
 @dataclass
@@ -181,6 +183,7 @@ CHOICES = {
     "parallel.backend": ("auto", "gloo", "nccl"),
     "objective.name": ("sft", "dpo"),
     "objective.loss": ("sigmoid", "ipo"),
+    "objective.ipo_logps": ("mean", "sum"),
     "train.schedule": ("cosine", "linear", "constant"),
     "data.overlong": ("drop", "truncate"),
     "logger.name": ("wandb", "none"),

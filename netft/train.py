@@ -120,7 +120,8 @@ def evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows, epoch:
         record.update({f"val_{k}": v for k, v in stats.items()})
     if general_ex:
         pad = tokenizer.pad_token_id
-        nll, _ = validation(engine, general_ex, lambda rows: collate(general_ex, rows, pad, True),
+        nll, _ = validation(engine, general_ex,
+                            lambda rows: collate(general_ex, rows, pad, True, task.varlen),
                             sft_loss_sum, True, cfg, info)
         record["general_ppl"] = math.exp(nll)
     if cfg.eval.lm_eval_tasks:

@@ -31,6 +31,13 @@ def pick_attention(model_cfg, device: torch.device) -> str:
     return "sdpa"
 
 
+def varlen_attention(model) -> bool:
+    """Whether packed rows must be flattened into one row with varlen boundaries: true for the
+    flash-attn family, whose transformers dispatch ignores position_ids restarts in a batch of
+    2+ rows (see data/batching.py). sdpa/eager build a block-diagonal mask per row instead."""
+    return "flash" in (getattr(model.config, "_attn_implementation", None) or "")
+
+
 def load_tokenizer(path: str, model_cfg):
     from transformers import AutoTokenizer
 

@@ -15,6 +15,7 @@ import torch
 
 from netft.data.batching import collate
 from netft.data.curation import build_training_data
+from netft.models.load import varlen_attention
 from netft.objectives import dpo
 from netft.objectives.sft import sft_loss_sum
 
@@ -30,6 +31,7 @@ class Task:
     collate_train: Callable = None  # (rows) -> batch
     collate_val: Callable = None
     reference: dict = field(default_factory=dict)  # dpo + full: precomputed log-prob tables
+    varlen: bool = False  # packed rows go to the model flattened, with varlen boundaries
 
     def lengths(self) -> list[int]:
         return [len(e.input_ids) if hasattr(e, "input_ids") else len(e) for e in self.train]
@@ -46,13 +48,18 @@ def sft_units(batch: dict) -> int:
 
 def build_task(cfg, tokenizer, model, say=print) -> Task:
     pad = tokenizer.pad_token_id
+    varlen = varlen_attention(model)
     if cfg.objective.name == "sft":
         train, val, report = build_training_data(cfg.data, cfg.train.max_length, cfg.train.seed,
                                                  tokenizer, say)
         packing = cfg.train.packing
-        task = Task("sft", train, val, packing, sft_loss_sum, report)
-        task.collate_train = lambda rows: collate(train, rows, pad, packing)
-        task.collate_val = lambda rows: collate(val, rows, pad, packing)
+        task = Task("sft", train, val, packing, sft_loss_sum, report, varlen=varlen)
+        task.collate_train = lambda rows: collate(train, rows, pad, packing, varlen)
+        task.collate_val = lambda rows: collate(val, rows, pad, packing, varlen)
+        if packing:
+            say("[netft] packing: " + ("each micro-batch flattened into one row with varlen "
+                                       "boundaries (flash-attn)" if varlen else
+                                       "block-diagonal mask per row from position_ids"))
         return task
     train, report = dpo.load_pairs(cfg.data.train_files, tokenizer, cfg.train.max_length)
     val, val_report = (dpo.load_pairs(cfg.data.validation_files, tokenizer, cfg.train.max_length)
@@ -62,7 +69,7 @@ def build_task(cfg, tokenizer, model, say=print) -> Task:
         f"{'adapter disabled' if cfg.method.name != 'full' else 'precomputed log-probs'}")
     # Pairs are never packed: chosen and rejected are separate rows of one batch.
     task = Task("dpo", train, val, False, dpo.make_loss_fn(model, cfg.objective),
-                {"train": report, "validation": val_report})
+                {"train": report, "validation": val_report}, varlen=varlen)
     task.collate_train = lambda rows: dpo.collate_pairs(train, rows, pad,
                                                         task.reference.get("train"))
     task.collate_val = lambda rows: dpo.collate_pairs(val, rows, pad, task.reference.get("val"))
