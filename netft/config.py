@@ -127,6 +127,13 @@ class EvalConfig:
     # (offline, built from the shipped held-out text). Empty: off.
     lm_eval_tasks: List[str] = field(default_factory=list)
     lm_eval_limit: int = 0  # items per task (0: all)
+    # Distribution shift from the base model: KL(base || current) per token on a fixed probe
+    # (first kl_windows general windows, first kl_examples validation items), base top-k
+    # log-probs recorded before step 1 (exact when kl_top_k >= vocabulary size).
+    kl_probe: bool = True
+    kl_top_k: int = 256
+    kl_windows: int = 4
+    kl_examples: int = 16
     # Stop after this many epochs without a better validation loss (0: never).
     early_stopping_patience: int = 0
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.

@@ -633,7 +633,12 @@ def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
     # vtysh dominates the time and runs as a subprocess: threads overlap those waits.
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as ex:
         items = list(ex.map(score_item, rows, preds))
+    categories, overall = aggregate(items)
+    return {"categories": categories, "overall": overall, "items": items}
 
+
+def aggregate(items: list[dict]) -> tuple[dict, dict]:
+    """Per-category and overall rates of scored items (also what the bootstrap resamples)."""
     cats: dict[str, dict] = {}
     for it in items:
         cats.setdefault(it["category"], []).append(it)
@@ -666,7 +671,7 @@ def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
     overall["score"] = _mean(headline)
     if any(c in cats for c in WEAK_CATS):
         overall["overlap_weak"] = pooled(WEAK_CATS, "overlap_weak")
-    return {"categories": categories, "overall": overall, "items": items}
+    return categories, overall
 
 
 _COLS = [("accuracy", "acc"), ("syntax", "syntax"), ("values", "values"), ("format", "format"),
