@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval import verifiers
+from netft.eval import frr
 from netft.eval.verifiers import (check_frr, check_ios, check_junos, extract_config, have_vtysh,
                                   verify)
 
@@ -156,8 +156,8 @@ def test_extract_config_strips_prose_notes_and_fences():
 
 
 def test_missing_vtysh_names_the_debian_package(monkeypatch):
-    monkeypatch.setattr(verifiers, "vtysh_path", lambda: None)
-    verifiers._vtysh_errors.cache_clear()
+    monkeypatch.setattr(frr, "vtysh_path", lambda: None)
+    frr._vtysh_errors.cache_clear()
     with pytest.raises(RuntimeError, match=r"Debian package `frr`"):
         check_frr("router ospf\nexit\n")
-    verifiers._vtysh_errors.cache_clear()
+    frr._vtysh_errors.cache_clear()
