@@ -104,12 +104,24 @@ def test_frr_reports_line_numbers():
 
 
 @needs_vtysh
-def test_ios_rewrites_skips_and_rejects():
+def test_ios_checks_every_line_and_rejects():
     ok = check_ios("conf t\ninterface Gi0/1\n description uplink\n ip address 10.0.0.1 "
                    "255.255.255.252\n duplex auto\n no shutdown\n!\nrouter ospf 1\n"
                    " network 10.0.0.0 0.0.0.3 area 0\n passive-interface Loopback0\nend\n")
     assert ok.ok, ok.errors
-    assert [s.split(": ", 1)[1] for s in ok.skipped] == ["conf t", "duplex auto"]
+    # Nothing is skipped any more: IOS-only lines are checked against their own grammar.
+    assert ok.skipped == []
+    for bad, cls in (("interface Gi0/1\n speed fast", "unknown command"),
+                     ("interface Gi0/1\n duplex sideways", "unknown command"),
+                     ("interface Gi0/1\n mtu 99999999", "bad value"),
+                     ("interface Gi0/1\n ip ospf area 0", "wrong dialect"),
+                     ("router ospf\n router-id 1.1.1.1", "wrong dialect"),
+                     ("router bgp 65001\n neighbor 10.0.0.2 remote-as external", "wrong dialect"),
+                     ("ip route 1.1.1.1", "incomplete"),
+                     ("ip route 10.0.0.0 255.0.0.0 10.0.0.1 junk", "unknown command"),
+                     ("ip route 10.0.0.0 255.0.0.0 10.0.0.1 300", "bad value")):
+        v = check_ios(bad)
+        assert not v.ok and v.error_classes == [cls], (bad, v.errors)
     # FRR syntax, Linux interface names and bad masks are not IOS.
     for bad in ("router ospf 1\n ospf router-id 1.1.1.1",
                 "interface eth1\n ip address 10.0.0.1 255.255.255.0",

@@ -177,8 +177,10 @@ def collect(args) -> dict[str, list[dict]]:
     for p in git_files(args.labval, LABVAL, "snapshots", r"/configs/"):
         snap = p.split("/")[1]
         text = git_show(args.labval, LABVAL, p)
+        # NX-OS devices share some IOS labs (`feature ...` lines): another dialect, left out.
+        nxos = re.search(r"^feature |NX-OS|nxos", text, re.M) or "nxos" in p
         if re.match(r"(ios_|iosxe_|cisco_private_asn)", snap) and p.endswith(
-                "show_running-config.txt"):
+                "show_running-config.txt") and not nxos:
             add("ios", "batfish/lab-validation", p, cut_cli(text))
         elif re.match(r"(junos|juniper)", snap):
             if "display_set" in p:
