@@ -1,130 +1,74 @@
 """JunOS configs (`set` lines or brace format) checked against a hand-written grammar."""
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from netft.eval.frr import _is_ipv4
+from netft.eval.junos_grammar import END, JUNOS_GRAMMAR, MORE
 from netft.eval.verdict import Verdict
 
-# --------------------------------------------------------------------------- JunOS
 # Written by hand because no maintained offline JunOS validator exists: junoscfg's
 # validation is broken, jnprsr only checks brace nesting, and pyez/napalm need a device.
-# The grammar covers the hierarchies an OSPF/BGP/interface/static-route answer uses, with
-# value types and ranges from the Junos documentation; anything outside it is reported as
-# unknown, so the vocabulary errs on the strict side.
+# The grammar itself is data, in junos_grammar.py.
 
-def _V(kind: str, child: dict | None = None) -> dict:
-    """A keyword that takes one value of `kind`, optionally followed by `child`."""
-    return {f"<{kind}>": child if child is not None else {}}
-
-
-MORE = "+more"   # marker: the statement may not end at this node
-END = "+end"     # marker: the statement may end here although only a value could follow
-
-_BFD = {"minimum-interval": _V("int:1-255000"), "minimum-receive-interval": _V("int:1-255000"),
-        "multiplier": _V("int:1-255")}
-_OSPF_IF = {
-    "passive": {}, "disable": {}, "metric": _V("int:1-65535"),
-    "hello-interval": _V("int:1-255"), "dead-interval": _V("int:1-65535"),
-    "retransmit-interval": _V("int:1-65535"), "transit-delay": _V("int:1-65535"),
-    "priority": _V("int:0-255"),
-    "interface-type": {"p2p": {}, "nbma": {}, "p2mp": {}, "p2mp-over-lan": {}, MORE: True},
-    "authentication": {"md5": _V("int:0-255", {"key": _V("text")}),
-                       "simple-password": _V("text"), MORE: True},
-    "bfd-liveness-detection": _BFD,
-}
-_OSPF = {
-    "area": _V("area", {
-        "interface": _V("ospf_if", _OSPF_IF),
-        "stub": {"no-summaries": {}, "default-metric": _V("int:1-16777215")},
-        "nssa": {"no-summaries": {}, "default-lsa": {"default-metric": _V("int:1-16777215")}},
-        "area-range": _V("prefix", {"restrict": {}}),
-    }),
-    "reference-bandwidth": _V("bandwidth"), "export": _V("name"), "import": _V("name"),
-}
-_BGP_PEER = {
-    "description": _V("text"), "peer-as": _V("asn"), "local-address": _V("ipv4"),
-    "authentication-key": _V("text"), "import": _V("name"), "export": _V("name"),
-    "local-as": _V("asn"), "hold-time": _V("holdtime"), "multihop": {"ttl": _V("int:1-255")},
-    "passive": {}, "bfd-liveness-detection": _BFD, "cluster": _V("ipv4"),
-    "multipath": {"multiple-as": {}}, "remove-private": {}, "as-override": {},
-    "log-updown": {}, "family": {"inet": {"unicast": {}, MORE: True}, MORE: True},
-}
-_BGP_GROUP = {**_BGP_PEER, "type": {"internal": {}, "external": {}, MORE: True},
-              "neighbor": _V("ipv4", _BGP_PEER)}
-_RF_ACTION = {"accept": {}, "reject": {}}
-_ROUTE_FILTER = {"exact": _RF_ACTION, "orlonger": _RF_ACTION, "longer": _RF_ACTION,
-                 "upto": _V("plen", _RF_ACTION),
-                 "prefix-length-range": _V("plenrange", _RF_ACTION),
-                 "through": _V("prefix", _RF_ACTION), MORE: True}
-_FROM = {"prefix-list": _V("name"), "route-filter": _V("prefix", _ROUTE_FILTER),
-         "protocol": {p: {} for p in ("bgp", "ospf", "static", "direct", "local", "aggregate",
-                                      "isis", "rip")} | {MORE: True},
-         "neighbor": _V("ipv4"), "community": _V("name"), "as-path": _V("name"),
-         "interface": _V("ospf_if"), "area": _V("area"), MORE: True}
-_THEN = {"accept": {}, "reject": {}, "next": {"term": {}, "policy": {}, MORE: True},
-         "local-preference": _V("int:0-4294967295"), "metric": _V("int:0-4294967295"),
-         "community": {"add": _V("name"), "set": _V("name"), "delete": _V("name"), MORE: True},
-         "next-hop": {"self": {}, "<ipv4>": {}, MORE: True}, "as-path-prepend": _V("text"),
-         MORE: True}
-_POLICY = {"term": _V("name", {"from": _FROM, "then": _THEN}), "from": _FROM, "then": _THEN}
-_STATIC_ROUTE = {"next-hop": _V("nexthop"), "discard": {}, "reject": {},
-                 "preference": _V("int:0-4294967295"), "metric": _V("int:0-4294967295"),
-                 "qualified-next-hop": _V("nexthop", {"preference": _V("int:0-4294967295"),
-                                                      "metric": _V("int:0-4294967295")}),
-                 "no-readvertise": {}, "tag": _V("int:0-4294967295")}
-_FAMILY_INET = {"address": _V("ifaddr", {"primary": {}, "preferred": {}}),
-                "mtu": _V("int:500-9192"), "filter": {"input": _V("name"), "output": _V("name")}}
-_UNIT = {"description": _V("text"), "vlan-id": _V("int:1-4094"), "disable": {},
-         "family": {"inet": _FAMILY_INET, "inet6": {"address": _V("text")}, "iso": {},
-                    "mpls": {}, MORE: True}}
-JUNOS_GRAMMAR = {
-    "system": {"host-name": _V("name")},
-    "interfaces": _V("ifname", {"description": _V("text"), "disable": {},
-                                "mtu": _V("int:256-9216"), "vlan-tagging": {},
-                                "unit": _V("int:0-16385", _UNIT)}),
-    "routing-options": {"router-id": _V("ipv4"),
-                        "autonomous-system": _V("asn", {"asdot-notation": {}}),
-                        "static": {"route": _V("prefix", _STATIC_ROUTE)}},
-    "protocols": {"ospf": _OSPF, "bgp": {"group": _V("name", _BGP_GROUP), "import": _V("name"),
-                                         "export": _V("name"), "log-updown": {}}},
-    "policy-options": {"prefix-list": _V("name", {"<prefix>": {}, END: True}),
-                       "policy-statement": _V("name", _POLICY),
-                       "community": _V("name", {"members": _V("text")})},
-}
-
-_JUNOS_IF = (r"(?:(?:ge|xe|et|fe|so|gr|lt|ip)-\d+/\d+/\d+(?::\d+)?|"
-             r"ae\d+|lo0|irb|vlan|fxp0|em\d+|me0|st0|reth\d+)")
+_JUNOS_IF = (r"(?:(?:ge|xe|et|fe|so|gr|lt|ip|mge|ms|si|vt|pe|pd|ut|sp)-\d+/\d+/\d+(?::\d+)?|"
+             r"ae\d+|lo0|irb|vlan|fxp\d|em\d+|me\d|st0|reth\d+|vme|lsi|dsc|fti\d+|ps\d+|"
+             r"pp0|gre|ipip|vtep|esi|jsrv|bme\d)")
 
 
 def _int_in(lo: int, hi: int):
     return lambda s: s.isdigit() and lo <= int(s) <= hi
 
 
-def _is_prefix(s: str) -> bool:
-    if "/" not in s:
+def _is_ipv6(s: str) -> bool:
+    try:
+        ipaddress.IPv6Address(s)
+        return True
+    except ValueError:
         return False
-    a, plen = s.split("/", 1)
-    return _is_ipv4(a) and plen.isdigit() and int(plen) <= 32
 
 
-_TYPES = {
+def _is_prefix(s: str, v6: bool = False) -> bool:
+    a, _, plen = s.partition("/")
+    if not plen.isdigit():
+        return False
+    return (_is_ipv4(a) and int(plen) <= 32) or (v6 and _is_ipv6(a) and int(plen) <= 128)
+
+
+_QUOTED_OR_WORD = re.compile(r'"[^"]*"|[^\s"{};\[\]]+')
+
+TYPES = {
     "ipv4": _is_ipv4,
+    "ipv6": _is_ipv6,
+    "ip46": lambda s: _is_ipv4(s) or _is_ipv6(s),
     "prefix": _is_prefix,
+    "prefix46": lambda s: _is_prefix(s, v6=True),
     "ifaddr": _is_prefix,
+    "ifaddr6": lambda s: _is_prefix(s, v6=True) and ":" in s,
     "area": lambda s: _is_ipv4(s) or _int_in(0, 4294967295)(s),
-    "asn": _int_in(1, 4294967295),
+    "asn": lambda s: _int_in(1, 4294967295)(s) or re.fullmatch(r"\d{1,5}\.\d{1,5}", s)
+    is not None,
     "holdtime": lambda s: s == "0" or _int_in(3, 65535)(s),
     "ifname": lambda s: re.fullmatch(_JUNOS_IF, s) is not None,
     "ospf_if": lambda s: s == "all" or re.fullmatch(rf"{_JUNOS_IF}(?:\.\d+)?", s) is not None,
-    "nexthop": lambda s: _is_ipv4(s) or re.fullmatch(rf"{_JUNOS_IF}\.\d+", s) is not None,
-    "name": lambda s: re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}|"[^"]+"', s) is not None,
-    "text": lambda s: s not in ("{", "}", ";") and (not s.startswith('"') or s.endswith('"')),
+    "nexthop": lambda s: _is_ipv4(s) or _is_ipv6(s)
+    or re.fullmatch(rf"{_JUNOS_IF}\.\d+", s) is not None,
+    "name": lambda s: re.fullmatch(r'[A-Za-z0-9_][A-Za-z0-9_.:/\-]{0,254}|"[^"]+"', s)
+    is not None,
+    # One word or one quoted string: anything a value can be that is not structure.
+    "word": lambda s: _QUOTED_OR_WORD.fullmatch(s) is not None,
+    "text": lambda s: _QUOTED_OR_WORD.fullmatch(s) is not None,
+    "community": lambda s: _QUOTED_OR_WORD.fullmatch(s) is not None and (
+        s.startswith('"') or ":" in s or s in ("no-export", "no-advertise",
+                                               "no-export-subconfed", "llgr-stale")),
+    "size": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
     "bandwidth": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
-    "plen": lambda s: re.fullmatch(r"/(\d+)", s) is not None and int(s[1:]) <= 32,
+    "plen": lambda s: re.fullmatch(r"/(\d+)", s) is not None and int(s[1:]) <= 128,
     "plenrange": lambda s: (re.fullmatch(r"/(\d+)-/(\d+)", s) is not None
-                            and int(s[1:].split("-")[0]) <= int(s.split("-/")[1]) <= 32),
+                            and int(s[1:].split("-")[0]) <= int(s.split("-/")[1]) <= 128),
 }
+_TYPES = TYPES
 
 
 def _type_ok(key: str, tok: str) -> bool:
@@ -132,13 +76,36 @@ def _type_ok(key: str, tok: str) -> bool:
     if kind.startswith("int:"):
         lo, hi = kind[4:].split("-")
         return _int_in(int(lo), int(hi))(tok)
-    return _TYPES[kind](tok)
+    return TYPES[kind](tok)
 
 
-def junos_statement_error(tokens: list[str]) -> str | None:
-    """Why one statement (a `set` line without `set`) is not valid JunOS; None if it is."""
+def _expand_lists(tokens: list[str]) -> list[list[str]] | str:
+    """`protocol [ static direct ]` -> one statement per element; an error string when the
+    brackets do not pair up."""
+    if "[" not in tokens and "]" not in tokens:
+        return [tokens]
+    if tokens.count("[") != 1 or tokens.count("]") != 1 or tokens[-1] != "]" \
+            or tokens.index("[") > tokens.index("]"):
+        return f"unbalanced '[ ]' list in '{' '.join(tokens)}'"
+    i = tokens.index("[")
+    items = tokens[i + 1:-1]
+    if not items:
+        return f"empty '[ ]' list in '{' '.join(tokens)}'"
+    return [tokens[:i] + [x] for x in items]
+
+
+def junos_statement_error(tokens: list[str], partial: bool = False) -> str | None:
+    """Why one statement (a `set` line without `set`) is not valid JunOS; None if it is.
+    partial: the path may stop anywhere (`deactivate`, `delete` name a subtree)."""
+    expanded = _expand_lists(tokens)
+    if isinstance(expanded, str):
+        return expanded
+    if len(expanded) > 1:
+        return next((e for t in expanded if (e := junos_statement_error(t, partial))), None)
     node = JUNOS_GRAMMAR
     for i, tok in enumerate(tokens):
+        if tok in ("apply-groups", "apply-groups-except") and i + 2 == len(tokens):
+            return None if TYPES["name"](tokens[-1]) else f"invalid group name {tokens[-1]}"
         said = " ".join(tokens[:i]) or "set"
         if tok in node and not tok.startswith(("<", "+")):
             node = node[tok]
@@ -155,7 +122,7 @@ def junos_statement_error(tokens: list[str]) -> str | None:
                         + (f" (expected one of: {', '.join(words[:12])})" if words else ""))
             node = node[match]
     literal = [k for k in node if not k.startswith(("<", "+"))]
-    if node and (MORE in node or not (literal or END in node)):
+    if node and not partial and (MORE in node or not (literal or END in node)):
         return f"incomplete statement: '{' '.join(tokens)}'"
     return None
 
@@ -165,14 +132,21 @@ _BRACE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{};]|[^\s{};"]+')
 
 
 def _strip_comments(text: str) -> str:
+    """Annotations (`/* .. */`), `#` / `##` comment lines and comments after a statement go;
+    line numbers stay."""
     text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
-    return "\n".join(re.sub(r'^\s*#.*$', "", ln) for ln in text.splitlines())
+    return "\n".join(re.sub(r'([;{}])\s+#.*$', r"\1", re.sub(r'^\s*#.*$', "", ln))
+                     for ln in text.splitlines())
+
+
+# `deactivate X` / `delete X` / `activate X` name a subtree: any prefix of a valid path.
+_PARTIAL = ("deactivate", "activate", "delete", "protect", "unprotect")
 
 
 def junos_format(text: str) -> str:
     """'set' when any statement is a set (or delete) command, else 'brace'."""
     lines = [ln.split() for ln in _strip_comments(text).splitlines() if ln.strip()]
-    if any(t[0] in ("set", "delete") for t in lines) or not lines:
+    if any(t[0] in ("set",) + _PARTIAL for t in lines) or not lines:
         return "set"
     return "brace"
 
@@ -222,6 +196,8 @@ def brace_to_set(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
                     if stack:
                         stack[-1][2] = True
                 cur = []
+            elif tok in ("inactive:", "protect:"):
+                continue      # a deactivated statement is still checked as a statement
             else:
                 if not cur:
                     cur_line = n
@@ -242,6 +218,8 @@ def junos_statements(text: str) -> tuple[list[tuple[int, list[str]]], list[str]]
         s = ln.strip()
         if not s:
             continue
+        if s.split()[0] in _PARTIAL:
+            continue          # checked by check_junos as a partial path
         if not s.startswith("set "):
             errs.append(f"line {n}: not a `set` statement: {s}")
             continue
@@ -294,6 +272,14 @@ def check_junos(text: str, complete: bool = False) -> Verdict:
         e = junos_statement_error(toks)
         if e:
             errs.append(f"line {n}: {e}")
+    if junos_format(text) == "set":
+        for n, ln in enumerate(_strip_comments(text).splitlines(), 1):
+            toks = _SET_TOKEN.findall(ln.strip())
+            if toks and toks[0] in _PARTIAL:
+                e = junos_statement_error(toks[1:], partial=True) if len(toks) > 1 else \
+                    f"incomplete statement: '{toks[0]}'"
+                if e:
+                    errs.append(f"line {n}: {e}")
     if complete and not errs:
         errs += _junos_commit_checks(stmts)
     return Verdict(not errs, errs)

@@ -129,6 +129,10 @@ def cut_set(text: str) -> list[tuple[str, str]]:
 def cut_brace(text: str) -> list[tuple[str, str]]:
     """Second-level blocks, re-wrapped in their top-level header, text kept as written."""
     lines = text.splitlines()
+    # Braces are counted on the text without comments (a `/* static{} ... */` annotation
+    # holds braces); the stanza keeps the upstream text, comments included.
+    bare = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text,
+                  flags=re.S).splitlines()
     out = []
     i = 0
     while i < len(lines):
@@ -140,13 +144,13 @@ def cut_brace(text: str) -> list[tuple[str, str]]:
         top = m.group(1)
         depth, j, child_start = 1, i + 1, None
         while j < len(lines) and depth > 0:
-            ln = lines[j]
+            ln = bare[j]
             if child_start is None and depth == 1 and ln.strip() and ln.strip() != "}":
                 child_start = j
             depth += ln.count("{") - ln.count("}")
             if depth == 1 and child_start is not None:
                 body = lines[child_start:j + 1]
-                first = body[0].strip()
+                first = bare[child_start].strip()
                 kind = {"interfaces": "interface", "routing-options": "static",
                         "policy-options": "policy"}.get(top)
                 if top == "protocols":
