@@ -3,6 +3,7 @@
     "mtu {int:64-9216}"                       one value with a range
     "duplex auto|full|half"                   one of the listed keywords
     "ip route [vrf {name}] {ipv4} {mask} ..." [..] is optional (may nest)
+    "bgp confederation peers {asnlist}"       {TYPElist}: the rest of the line, each word TYPE
     "description {text}"                      {text} takes the rest of the line
 
 A pattern matches a whole line (after whitespace is collapsed); every value is then checked
@@ -81,6 +82,10 @@ TYPES: dict[str, Callable[[str], bool]] = {
     "rt": lambda s: re.fullmatch(r"(?:\d+|\d+\.\d+\.\d+\.\d+):\d+", s) is not None,
     "bgp_peer": lambda s: is_ipv4(s) or re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]{0,62}", s)
     is not None,
+    # IOS access lists: standard/extended numbers or a name that is not a number.
+    "acl": lambda s: _int_range(1, 199)(s) or _int_range(1300, 2699)(s)
+    or (re.fullmatch(r"[A-Za-z0-9_.\-]{1,63}", s) is not None and not s.isdigit()
+        and s != "prefix-list"),
     "text": lambda s: bool(s.strip()),
 }
 

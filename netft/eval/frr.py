@@ -85,25 +85,62 @@ def _vtysh_errors(text: str) -> tuple[str, ...]:
 _DOTTED = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
+_COMMUNITY = re.compile(r"(?:\d{1,5}:\d{1,5}|internet|local-AS|no-export|no-advertise|"
+                        r"no-peer|blackhole|graceful-shutdown|accept-own|additive|none|"
+                        r"\d{1,10})")
+_EXTCOMMUNITY = re.compile(r"(?:\d{1,10}|\d+\.\d+\.\d+\.\d+):\d{1,10}")
+_LARGE = re.compile(r"\d{1,10}:\d{1,10}:\d{1,10}|additive|none")
+# Route-map values vtysh -C reads as free words (the daemon parses them when it loads the
+# file): checked here so `set community 1:1 xyzzy` or `set local-preference 1e11` fail as
+# they would on the router.
+_VALUE_LISTS = [
+    (re.compile(r"^\s*set community (.+)$"), _COMMUNITY, "community"),
+    (re.compile(r"^\s*set (?:extcommunity|extended-community) (?:rt|soo) (.+)$"),
+     _EXTCOMMUNITY, "extended community"),
+    (re.compile(r"^\s*set large-community (.+)$"), _LARGE, "large community"),
+    (re.compile(r"^\s*rt vpn (?:both|import|export) (.+)$"), _EXTCOMMUNITY, "route target"),
+]
+
+
 def _frr_holes(lines: list[str]) -> list[str]:
     """Errors vtysh -C lets through, measured on FRR 8.4.4.
 
     Where FRR accepts an interface name in place of an address, an impossible address
     (`neighbor 10.0.12.300 remote-as 65002`, `ip route 10.0.0.0/8 10.0.0.300`) is read as an
     interface called "10.0.12.300", and a distance of 300 after a next hop as an interface
-    "300". No real interface is named like that, so both are reported as errors.
+    "300". No real interface is named like that, so both are reported as errors. vtysh also
+    reads `ip route 1.1.1.1` as an abbreviation of `ip router-id`, and `match ip address
+    prefix-list` (name missing) as an access-list called "prefix-list".
     """
     errs = []
     for n, line in enumerate(lines, 1):
         toks = line.split()
+        if toks[:1] == ["!"]:
+            continue
         for t in toks:
             if _DOTTED.match(t.split("/")[0]) and not _is_ipv4(t.split("/")[0]):
                 errs.append(f"line {n}: not a valid IPv4 address: {t}")
         if toks[:2] == ["ip", "route"]:
+            if len(toks) < 4:
+                errs.append(f"line {n}: Command incomplete: {line.strip()}")
             for prev, t in zip(toks[2:], toks[3:]):
                 if t.isdigit() and prev not in ("tag", "table", "label", "metric") \
                         and not 1 <= int(t) <= 255:
                     errs.append(f"line {n}: administrative distance {t} is outside 1-255")
+        if toks[:4] in (["match", "ip", "address", "prefix-list"],
+                        ["match", "ipv6", "address", "prefix-list"]) and len(toks) == 4:
+            errs.append(f"line {n}: Command incomplete: {line.strip()}")
+        if toks[:2] == ["set", "local-preference"] and len(toks) == 3:
+            v = toks[2].lstrip("+-")
+            if not (v.isdigit() and int(v) <= 4294967295):
+                errs.append(f"line {n}: bad value: local-preference {toks[2]} (0-4294967295)")
+        for rx, value_rx, what in _VALUE_LISTS:
+            m = rx.match(line)
+            if m:
+                bad = [v for v in m.group(1).split() if not value_rx.fullmatch(v)
+                       or any(int(x) > 4294967295 for x in re.findall(r"\d+", v))]
+                if bad:
+                    errs.append(f"line {n}: bad value: not a {what}: {' '.join(bad)}")
     return errs
 
 

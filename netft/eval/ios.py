@@ -67,7 +67,8 @@ _NOT_IOS = [
      "Linux interface name (FRR); IOS names are like GigabitEthernet0/1"),
 ]
 
-_TABLES = {"interface": G.INTERFACE, "ospf": G.OSPF, "bgp": G.BGP, "global": G.GLOBAL}
+_TABLES = {"interface": G.INTERFACE, "ospf": G.OSPF, "bgp": G.BGP, "global": G.GLOBAL,
+           "route-map": G.ROUTE_MAP}
 
 
 def _key(pattern: str) -> tuple[str, ...]:

@@ -154,6 +154,12 @@ BGP = [
     "exit-address-family",
 ]
 
+ROUTE_MAP = [
+    "match ip address prefix-list {namelist}",
+    "match ip address {acllist}",
+    "set local-preference {int:0-4294967295}",
+]
+
 GLOBAL = [
     "ip bgp-community new-format",
     "ip community-list standard|expanded {name} permit|deny {text}",
