@@ -91,7 +91,8 @@ def test_format_check_is_separate_from_syntax():
     row = next(r for r in ROWS if r["meta"].get("dialect") == "junos_brace"
                and r["meta"].get("router_id"))
     it = score_item(row, f"set routing-options router-id {row['meta']['router_id']}")
-    assert it["scores"]["format"] == 0.0 and it["scores"]["syntax"] == 0.0
+    # Valid JunOS in the other notation: a format problem only (counted once, by format).
+    assert it["scores"]["format"] == 0.0 and it["scores"]["syntax"] == 1.0
     # Balanced but not JunOS: the structure is fine, the verifier is not.
     it = score_item(row, "routing-options {\n    router-identifier 1.1.1.1;\n}")
     assert it["scores"]["format"] == 1.0 and it["scores"]["syntax"] == 0.0

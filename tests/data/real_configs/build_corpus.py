@@ -204,6 +204,8 @@ def main():
     ap.add_argument("--frr", required=True)
     ap.add_argument("--batfish", required=True)
     ap.add_argument("--labval", required=True)
+    ap.add_argument("--heldout", help="also write the unsampled stanzas here (not committed): "
+                                      "a check of the verifiers on data they were not tuned on")
     args = ap.parse_args()
     for dialect, rs in collect(args).items():
         seen, uniq = set(), []
@@ -218,6 +220,12 @@ def main():
             if per[r["kind"]] <= PER_KIND:
                 keep.append(r)
         keep.sort(key=lambda r: r["source"])
+        if args.heldout:
+            kept = {r["source"] for r in keep}
+            Path(args.heldout).mkdir(parents=True, exist_ok=True)
+            with open(Path(args.heldout) / f"{dialect}.jsonl", "w") as fh:
+                for i, r in enumerate(r for r in uniq if r["source"] not in kept):
+                    fh.write(json.dumps({"id": f"{dialect}-h{i:04d}", **r}) + "\n")
         with open(HERE / f"{dialect}.jsonl", "w") as fh:
             for i, r in enumerate(keep):
                 fh.write(json.dumps({"id": f"{dialect}-{i:04d}", **r}) + "\n")
