@@ -173,3 +173,28 @@ def test_missing_vtysh_names_the_debian_package(monkeypatch):
     with pytest.raises(RuntimeError, match=r"Debian package `frr`"):
         check_frr("router ospf\nexit\n")
     frr._vtysh_errors.cache_clear()
+
+
+@needs_vtysh
+def test_frr_holes_vtysh_lets_through_are_closed():
+    # vtysh -C reads `route` as an abbreviation of `router-id`, a missing prefix-list name as
+    # an access list called "prefix-list", and route-map values as free words.
+    for bad, cls in (("ip route 1.1.1.1", "incomplete"),
+                     ("route-map RM permit 10\n match ip address prefix-list", "incomplete"),
+                     ("route-map RM permit 10\n set community 65000:1 xyzzy", "bad value"),
+                     ("route-map RM permit 10\n set local-preference 99999999999", "bad value")):
+        v = check_frr(bad)
+        assert not v.ok and v.error_classes == [cls], (bad, v.errors)
+    assert check_frr("route-map RM permit 10\n set community 65000:1 no-export additive\n"
+                     " set local-preference 200\n").ok
+
+
+def test_junos_lists_comments_and_deactivated_statements():
+    brace = ("policy-options {\n    ## a comment\n    policy-statement P {\n"
+             "        from protocol [ static direct ];\n        inactive: then accept;\n"
+             "    }\n}\n")
+    assert check_junos(brace).ok
+    assert not check_junos(brace.replace("static direct", "static dirct")).ok
+    assert check_junos("set protocols bgp group G type internal\n"
+                       "deactivate protocols bgp group G").ok
+    assert not check_junos("deactivate protocols bgpp").ok
