@@ -361,7 +361,7 @@ def check_ios(text: str) -> Verdict:
         return Verdict(False, ["empty configuration"])
     recs = list(_lines(text))
     errs = [f"line {n}: {x}" for n, _, _, e, _ in recs for x in e]
-    vt = [v if v is not None and not e else (" !" if raw_indent(s) else "!")
+    vt = [v if v is not None and not e else (" !" if s[:1].isspace() else "!")
           for _, s, v, e, _ in recs]
     errs += _frr_holes(vt)
     orig = text.splitlines()
@@ -375,6 +375,3 @@ def check_ios(text: str) -> Verdict:
               else 0)
     return Verdict(not errs, errs)
 
-
-def raw_indent(line: str) -> bool:
-    return line[:1].isspace()

@@ -1,31 +1,41 @@
 """Offline syntax verifiers for the config dialects of the netops set (FRR, Cisco IOS, JunOS).
 
-  check_frr(text)    FRR's own parser: `vtysh -C -f FILE` (dry run, no daemon needed), plus two
-                     holes in it that we close by hand (see _frr_holes).
-  check_ios(text)    IOS text rewritten into FRR form (dotted masks and wildcards become
-                     prefixes) and then checked with vtysh; IOS-only lines FRR has no grammar for
-                     are skipped from an explicit list, FRR-only syntax is rejected.
-  check_junos(text)  a small hand-written JunOS grammar for `set` lines and brace format.
-  extract_config(answer, dialect)  the configuration block inside a model answer.
+  check_frr(text)    FRR's own parser: `vtysh -C -f FILE` (dry run, no daemon needed), plus the
+                     holes in it closed by hand (frr.py).
+  check_ios(text)    IOS-only lines against an IOS table with types and ranges (ios_grammar.py),
+                     the rest rewritten into FRR form and checked by vtysh; FRR and JunOS
+                     spellings rejected as "wrong dialect" (ios.py).
+  check_junos(text)  a hand-written JunOS grammar for `set` lines and brace format (junos.py,
+                     junos_grammar.py).
+  extract_config(answer, dialect)  the configuration inside a model answer, whatever its
+                     style (extract.py).
 
-Each check returns a Verdict(ok, errors). None of them knows what the config is *for*: a
-valid config with the wrong router ID passes here; the domain scorer checks the values.
+Each check returns a Verdict(ok, errors); Verdict.error_classes says why (verdict.py). None of
+them knows what the config is *for*: a valid config with the wrong router ID passes here; the
+domain scorer checks the values. Agreement with real devices is measured on real configs
+(tests/test_verifiers_real.py, docs/dataset.md "How far the verifiers can be trusted").
 """
 from __future__ import annotations
 
-from netft.eval.extract import extract_config  # noqa: F401  (re-exported)
-from netft.eval.frr import (_vtysh_errors, check_frr, have_vtysh,  # noqa: F401
-                            vtysh_path)
-from netft.eval.ios import IOS_IFNAME, check_ios, ios_long_ifname, ios_to_frr  # noqa: F401
-from netft.eval.junos import (JUNOS_GRAMMAR, brace_to_set, check_junos,  # noqa: F401
+from netft.eval.extract import extract_config
+from netft.eval.frr import _vtysh_errors, check_frr, have_vtysh, vtysh_path
+from netft.eval.ios import IOS_IFNAME, check_ios, ios_long_ifname, ios_to_frr
+from netft.eval.junos import (JUNOS_GRAMMAR, brace_to_set, check_junos,
                               junos_format, junos_statement_error, junos_statements)
-from netft.eval.verdict import ERROR_CLASSES, Verdict, error_class  # noqa: F401
+from netft.eval.verdict import ERROR_CLASSES, Verdict, error_class
+
+__all__ = ["DIALECTS", "ERROR_CLASSES", "IOS_IFNAME", "JUNOS_GRAMMAR", "Verdict", "brace_to_set",
+           "check_frr", "check_ios", "check_junos", "error_class", "extract_config",
+           "have_vtysh", "ios_long_ifname", "ios_to_frr", "junos_format",
+           "junos_statement_error", "junos_statements", "verify", "vtysh_path",
+           "_vtysh_errors"]
 
 DIALECTS = ("ios", "frr", "junos_set", "junos_brace")
 
 
 def verify(text: str, dialect: str) -> Verdict:
-    """The verifier for a dialect name as used in the dataset's meta."""
+    """The verifier for a dialect name as used in the dataset's meta; "junos" takes either
+    notation (set or brace)."""
     if dialect == "frr":
         return check_frr(text)
     if dialect == "ios":
