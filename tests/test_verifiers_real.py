@@ -12,12 +12,14 @@ import json
 import random
 import statistics
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from netft.eval.frr import PINNED_FRR, frr_version
 from netft.eval.verifiers import have_vtysh, verify
 from real_mutations import MUTATORS
 
@@ -86,8 +88,15 @@ def test_false_reject_rates(corpus, capsys):
         wrongly_listed = [r["source"] for r in rows if r["source"] in KNOWN_INVALID
                           and r["verdict"].ok]
         assert not wrongly_listed, f"listed as invalid but accepted: {wrongly_listed}"
+    if "frr" in corpus and frr_version() != PINNED_FRR:
+        # The FRR limit holds for the pinned version (the corpus is its topotests tag);
+        # another vtysh checks another grammar, so its rate is shown, not judged.
+        warnings.warn(f"vtysh is FRR {frr_version()}, the corpus is frr-{PINNED_FRR}: "
+                      "FRR false-reject limit not applied")
+        failed.pop("frr", None)
     with capsys.disabled():
-        print("\nfalse rejects on real stanzas (known-invalid upstream stanzas excluded: "
+        print(f"\nvtysh: FRR {frr_version()} (pinned {PINNED_FRR}; corpus tag frr-{PINNED_FRR})")
+        print("false rejects on real stanzas (known-invalid upstream stanzas excluded: "
               f"{len(KNOWN_INVALID)})\n" + "\n".join(lines))
     assert not failed, failed
 

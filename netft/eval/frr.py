@@ -15,6 +15,10 @@ import threading
 from netft.eval.verdict import Verdict
 
 VTYSH_TIMEOUT_S = 10
+# The FRR version the verifier is pinned to: Debian 12's frr, and the topotests tag of the
+# real-config corpus. Another vtysh checks another grammar: frr_version() says which one ran,
+# so a config valid only in newer FRR is reported as refused by *this* version.
+PINNED_FRR = "8.4.4"
 # --------------------------------------------------------------------------- vtysh (FRR)
 
 _cfg_dir: str | None = None
@@ -23,6 +27,21 @@ _cfg_lock = threading.Lock()
 
 def vtysh_path() -> str | None:
     return shutil.which("vtysh") or (os.path.exists("/usr/bin/vtysh") and "/usr/bin/vtysh") or None
+
+
+@functools.lru_cache(maxsize=1)
+def frr_version() -> str | None:
+    """The FRR version of the vtysh on PATH ("8.4.4"), from `vtysh --help`."""
+    exe = vtysh_path()
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--help"], capture_output=True, text=True,
+                             timeout=VTYSH_TIMEOUT_S).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"version (\d+\.\d+(?:\.\d+)?)", out)
+    return m.group(1) if m else None
 
 
 def have_vtysh() -> bool:
@@ -149,7 +168,7 @@ def check_frr(text: str) -> Verdict:
     if not text.strip():
         return Verdict(False, ["empty configuration"])
     errs = _frr_holes(text.splitlines()) + list(_vtysh_errors(text))
-    return Verdict(not errs, errs)
+    return Verdict(not errs, errs, checker=f"vtysh (FRR {frr_version()})")
 
 
 def _is_ipv4(s: str) -> bool:

@@ -8,7 +8,7 @@ import re
 
 from netft.eval import ios_grammar as G
 from netft.eval.cli_grammar import IOS_IFNAME, is_ipv4, mask_len, match_line, type_ok
-from netft.eval.frr import _frr_holes, _vtysh_errors
+from netft.eval.frr import _frr_holes, _vtysh_errors, frr_version
 from netft.eval.verdict import Verdict
 
 _IOS_LONG = {"gi": "GigabitEthernet", "gig": "GigabitEthernet", "te": "TenGigabitEthernet",
@@ -373,5 +373,5 @@ def check_ios(text: str) -> Verdict:
         errs.append(e)
     errs.sort(key=lambda e: int(re.match(r"line (\d+)", e).group(1)) if e.startswith("line ")
               else 0)
-    return Verdict(not errs, errs)
+    return Verdict(not errs, errs, checker=f"ios_grammar + vtysh (FRR {frr_version()})")
 

@@ -282,5 +282,5 @@ def check_junos(text: str, complete: bool = False) -> Verdict:
                     errs.append(f"line {n}: {e}")
     if complete and not errs:
         errs += _junos_commit_checks(stmts)
-    return Verdict(not errs, errs)
+    return Verdict(not errs, errs, checker="junos_grammar")
 

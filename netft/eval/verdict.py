@@ -31,6 +31,9 @@ class Verdict:
     errors: list[str] = field(default_factory=list)
     # Lines a verifier deliberately did not check.
     skipped: list[str] = field(default_factory=list)
+    # What checked it, with its version where that matters ("vtysh (FRR 8.4.4)"): an error
+    # from FRR's parser holds for that FRR version, not necessarily for a newer one.
+    checker: str = ""
 
     @property
     def error_classes(self) -> list[str]:
