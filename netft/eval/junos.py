@@ -62,6 +62,7 @@ TYPES = {
     "community": lambda s: _QUOTED_OR_WORD.fullmatch(s) is not None and (
         s.startswith('"') or ":" in s or s in ("no-export", "no-advertise",
                                                "no-export-subconfed", "llgr-stale")),
+    "mac": lambda s: re.fullmatch(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}", s) is not None,
     "size": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
     "bandwidth": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
     "plen": lambda s: re.fullmatch(r"/(\d+)", s) is not None and int(s[1:]) <= 128,

@@ -103,7 +103,9 @@ FROM = {"prefix-list": V("name"), "route-filter": V("prefix46", ROUTE_FILTER),
         "neighbor": V("ip46"), "community": V("name"), "as-path": V("name"),
         "as-path-group": V("name"), "interface": V("ospf_if"), "area": V("area"),
         "tag": V(U32), "tag2": V(U32), "color": V(U32), "local-preference": V(U32),
-        "metric": V(U32), "family": V("word"), "condition": V("name"), "rib": V("word"),
+        "metric": V(U32), "condition": V("name"), "rib": V("word"),
+        "family": {f: {} for f in ("inet", "inet6", "inet-vpn", "inet6-vpn", "evpn", "l2vpn",
+                                   "inet-mvpn", "route-target", "iso", "mpls")} | {MORE: True},
         "instance": V("name"), "next-hop": V("ip46"), "route-type": {"internal": {},
                                                                       "external": {},
                                                                       MORE: True},
@@ -167,6 +169,12 @@ ROUTING_OPTIONS = {
     "static-route-defaults": STATIC_DEFAULTS,
 }
 
+ENCAPSULATIONS = {e: {} for e in (
+    "ethernet", "ethernet-ccc", "ethernet-vpls", "ethernet-bridge", "vlan-ccc", "vlan-vpls",
+    "vlan-bridge", "extended-vlan-ccc", "extended-vlan-vpls", "extended-vlan-bridge",
+    "flexible-ethernet-services", "ppp", "cisco-hdlc", "frame-relay")} | {MORE: True}
+SPEEDS = {s: {} for s in ("10m", "100m", "1g", "2.5g", "5g", "10g", "25g", "40g", "50g",
+                          "100g", "200g", "400g", "800g", "auto")} | {MORE: True}
 FAMILY_INET = {
     "address": V("ifaddr", {
         "primary": {}, "preferred": {}, "virtual-gateway-address": V("ipv4"),
@@ -183,8 +191,8 @@ FAMILY_INET6 = {"address": V("ifaddr6", {"primary": {}, "preferred": {},
                 "mtu": V("int:1280-9192"), "dhcpv6-client": {MORE: True},
                 "filter": {"input": V("name"), "output": V("name")}}
 UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
-        "vlan-id-list": V("word"), "encapsulation": V("word"), "proxy-arp": {},
-        "mac": V("word"), "virtual-gateway-accept-data": {},
+        "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
+        "mac": V("mac"), "virtual-gateway-accept-data": {},
         "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {}, "mpls": {},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},
                                                              MORE: True},
@@ -192,8 +200,8 @@ UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
                                           "storm-control": V("name"), MORE: True},
                    MORE: True}}
 INTERFACE = {"description": V("text"), "disable": {}, "mtu": V("int:256-16000"),
-             "vlan-tagging": {}, "flexible-vlan-tagging": {}, "encapsulation": V("word"),
-             "native-vlan-id": V("int:1-4094"), "speed": V("word"), "mac": V("word"),
+             "vlan-tagging": {}, "flexible-vlan-tagging": {}, "encapsulation": ENCAPSULATIONS,
+             "native-vlan-id": V("int:1-4094"), "speed": SPEEDS, "mac": V("mac"),
              "unit": V("int:0-1073741823", UNIT),
              "gigether-options": {"802.3ad": V("word"), "auto-negotiation": {},
                                   "no-auto-negotiation": {}, MORE: True},
