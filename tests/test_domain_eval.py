@@ -248,3 +248,13 @@ def test_review_bad_value_names_file_and_line(tmp_path):
     _write(out["csv"], table)
     with pytest.raises(ValueError, match=rf"review\.csv:{line}: correct_yes_no"):
         import_review(out["csv"])
+
+
+@pytest.mark.skipif(not have_vtysh(), reason="needs FRR's vtysh (Debian package frr)")
+def test_syntax_failures_are_reported_by_class():
+    row = next(r for r in ROWS if r["id"] == "config-5")          # IOS OSPF, process 100
+    frr_style = reference(row).replace("router ospf 100", "router ospf")
+    res = score([row], {row["id"]: frr_style})
+    assert res["items"][0]["syntax_classes"] == ["wrong dialect"]
+    assert res["syntax_errors_by_class"] == {"config": {"wrong dialect": 1}}
+    assert "syntax failures in config by class: wrong dialect 1" in format_table(res)
