@@ -70,6 +70,18 @@ INTERFACE = [
     "tunnel source {word}",
     "tunnel destination {ipv4}",
     "tunnel mode gre ip|multipoint",
+    # Common on real routers, no FRR grammar (not in the corpus; from the IOS reference).
+    "[no] ip virtual-reassembly [in|out]",
+    "ip flow ingress|egress",
+    "ip policy route-map {name}",
+    "[no] mpls ip",
+    "mpls mtu {int:64-65535}",
+    "hold-queue {int:0-240000} in|out",
+    "[no] logging event link-status",
+    "ip verify unicast source reachable-via rx|any [allow-default]",
+    "arp timeout {int:0-2147483}",
+    "ip igmp version 1|2|3",
+    "ip ospf network point-to-point|broadcast|non-broadcast|point-to-multipoint",
 ]
 
 OSPF = [
@@ -91,6 +103,10 @@ OSPF = [
     "timers throttle spf {int:1-600000} {int:1-600000} {int:1-600000}",
     "bfd all-interfaces",
     "max-metric router-lsa [on-startup {int:5-86400}]",
+    "nsf [ietf|cisco]",
+    "mpls ldp autoconfig [area {area}]",
+    "capability vrf-lite",
+    "area {area} virtual-link {ipv4}",
 ]
 
 BGP = [
@@ -145,6 +161,11 @@ BGP = [
     f"{_NBR} disable-connected-check",
     f"{_NBR} as-override",
     f"{_NBR} version 4",
+    f"{_NBR} ttl-security hops {{int:1-254}}",
+    f"{_NBR} send-label",
+    f"{_NBR} inherit peer-session|peer-policy {{name}}",
+    "bgp bestpath med missing-as-worst|confed",
+    "bgp scan-time {int:5-60}",
     "network {ipv4} [mask {mask}] [route-map {name}] [backdoor]",
     "aggregate-address {ipv4} {mask} [as-set] [summary-only]",
     "address-family ipv4 [unicast|multicast] [vrf {name}]",
