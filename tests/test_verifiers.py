@@ -198,3 +198,9 @@ def test_junos_lists_comments_and_deactivated_statements():
     assert check_junos("set protocols bgp group G type internal\n"
                        "deactivate protocols bgp group G").ok
     assert not check_junos("deactivate protocols bgpp").ok
+
+
+def test_ios_or_frr_lines_in_junos_are_the_wrong_dialect():
+    v = check_junos("set system host-name R1\nrouter ospf 1\n network 10.0.0.0 0.0.0.255 area 0")
+    assert not v.ok and v.error_classes == ["wrong dialect"]
+    assert len(v.errors) == 2

@@ -261,12 +261,22 @@ def _junos_commit_checks(stmts: list[tuple[int, list[str]]]) -> list[str]:
     return errs
 
 
+# IOS / FRR commands: in a JunOS answer they are the other dialect, not a typo.
+_CLI_LINE = re.compile(r"^\s*(?:interface|router|ip|ipv6|neighbor|network|route-map|hostname|"
+                       r"redistribute|passive-interface|no|exit|end)\b[^{};]*$")
+
+
 def check_junos(text: str, complete: bool = False) -> Verdict:
     """JunOS config in `set` or brace format, checked against JUNOS_GRAMMAR; with
     complete=True also the cross-references a commit of a standalone config would check."""
     if not text.strip():
         return Verdict(False, ["empty configuration"])
     stmts, errs = junos_statements(text)
+    cli = {n for n, ln in enumerate(_strip_comments(text).splitlines(), 1) if _CLI_LINE.match(ln)}
+    if cli:
+        errs = [f"line {n}: wrong dialect: IOS/FRR syntax in a JunOS answer: "
+                f"{text.splitlines()[n - 1].strip()}" for n in sorted(cli)] + [
+            e for e in errs if not any(e.startswith(f"line {n}:") for n in cli)]
     if not stmts and not errs:
         errs.append("no statements")
     for n, toks in stmts:
