@@ -63,8 +63,10 @@ _NOT_IOS = [
     ("global", r"router ospf(?: vrf \S+)?", "IOS needs an OSPF process id: `router ospf PID`"),
     ("global", r"(?:no )?ip route \S+/\d+.*", "IOS needs `ip route PREFIX MASK ...`"),
     ("global", r"(?:no )?ip route .*\bblackhole\b.*", "FRR syntax; IOS routes to Null0"),
-    ("global", r"interface (?:eth|ens|enp|eno|lo$|lo\d|veth|br|bond|swp|dummy|r\d+-eth)\S*",
-     "Linux interface name (FRR); IOS names are like GigabitEthernet0/1"),
+    # `lo0` / `eth0/0` are IOS abbreviations (Loopback0, Ethernet0/0); these are not.
+    ("global", r"interface (?:eth\d+|ens\S+|enp\S+|eno\d+|lo|veth\S+|br\d*|bond\d+|swp\d+|"
+               r"dummy\d*|r\d+-eth\d+)", "Linux interface name (FRR); IOS names are like "
+                                          "GigabitEthernet0/1"),
 ]
 
 _TABLES = {"interface": G.INTERFACE, "ospf": G.OSPF, "bgp": G.BGP, "global": G.GLOBAL,
