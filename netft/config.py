@@ -289,7 +289,9 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
                 raise ConfigError(f"{key}: file not found: {f}")
 
 
-_SECRET = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+# "token" only as a key's last word (hf_token, access_token), not max_new_tokens: the saved
+# config must stay loadable (netft interpolate/eval read it back).
+_SECRET = re.compile(r"(api_?key|secret|password|(^|_)token$)", re.IGNORECASE)
 
 
 def redact(obj: Any) -> Any:

@@ -153,8 +153,9 @@ def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict)
             fh.write(json.dumps({"id": row["id"], "category": row["category"],
                                  "prompt": domain.prompt(row), "answer": answer,
                                  "reference": domain.reference(row), **item}) + "\n")
-    (out_dir / "scores.json").write_text(json.dumps({k: result[k] for k in ("categories",
-                                                                             "overall")}, indent=2))
+    (out_dir / "scores.json").write_text(json.dumps(
+        {k: result[k] for k in ("categories", "overall", "syntax_errors_by_class") if k in result},
+        indent=2))
     (out_dir / "table.txt").write_text(domain.format_table(result) + "\n")
 
 
