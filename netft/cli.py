@@ -154,7 +154,7 @@ def cmd_report(args) -> int:
     from netft.report import wandb_report, write_report
 
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
-    result = write_report(args.dirs, out)
+    result = write_report(args.dirs, out, budget=args.budget, learning=args.learning)
     print(f"[netft] {result['runs']} runs. {result['verdict']}")
     print(f"[netft] report: {result['html']} (and {result['md']})")
     if args.wandb_project:
@@ -222,6 +222,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("report", help="learning vs forgetting across runs (HTML + Markdown)")
     p.add_argument("dirs", nargs="+", help="multirun dirs, output trees or run dirs")
     p.add_argument("--out", default=None, help="default: <first dir>/report")
+    p.add_argument("--budget", type=float, default=10.0,
+                   help="forgetting budget in %% general-perplexity rise for the recommendation")
+    p.add_argument("--learning", default="val_drop", choices=["val_drop", "domain_gain"],
+                   help="learning axis of the frontier")
     p.add_argument("--wandb-project", default=None, help="also build a W&B Report")
     p.add_argument("--wandb-entity", default=None)
     p.add_argument("--wandb-group", default=None)

@@ -61,7 +61,7 @@ def overlap(a: tuple | None, b: tuple | None) -> bool | None:
     """Do two intervals overlap? None when either is unknown (then nothing can be claimed)."""
     if not a or not b or None in a or None in b:
         return None
-    return a[0] <= b[1] and b[0] <= a[1]
+    return bool(a[0] <= b[1] and b[0] <= a[1])
 
 
 def fmt_ci(value, ci, scale: float = 1.0, digits: int = 1) -> str:
