@@ -123,6 +123,22 @@ def _check_table(mode: str, s: str) -> str | None | bool:
     return f"Unknown command: {s}"
 
 
+def _check_options(w: list[str], i: int, opts: dict, s: str) -> str | None:
+    """Trailing `keyword [value]` options from w[i] on: each keyword known, each value typed."""
+    while i < len(w):
+        if w[i] not in opts:
+            return f"Unknown command (unexpected '{w[i]}'): {s}"
+        kind = opts[w[i]]
+        if kind:
+            if i + 1 >= len(w):
+                return f"Command incomplete: {s}"
+            if not type_ok(kind, w[i + 1]):
+                return f"bad value: {w[i + 1]} (expected {kind})"
+            i += 1
+        i += 1
+    return None
+
+
 def _check_redistribute(s: str) -> str | None:
     w = s.split()[1:]
     if not w or w[0] not in G.REDIST_PROTOS:
@@ -135,18 +151,7 @@ def _check_redistribute(s: str) -> str | None:
         if not type_ok(kind, w[1]):
             return f"bad value: {w[1]} (expected {kind})"
         i = 2
-    while i < len(w):
-        if w[i] not in G.REDIST_OPTS:
-            return f"Unknown command (unexpected '{w[i]}'): {s}"
-        kind = G.REDIST_OPTS[w[i]]
-        if kind:
-            if i + 1 >= len(w):
-                return f"Command incomplete: {s}"
-            if not type_ok(kind, w[i + 1]):
-                return f"bad value: {w[i + 1]} (expected {kind})"
-            i += 1
-        i += 1
-    return None
+    return _check_options(w, i, G.REDIST_OPTS, s)
 
 
 def _check_route(s: str) -> str | None:
@@ -174,18 +179,7 @@ def _check_route(s: str) -> str | None:
         if not 1 <= int(w[i]) <= 255:
             return f"bad value: administrative distance {w[i]} is outside 1-255"
         i += 1
-    while i < len(w):
-        if w[i] not in G.ROUTE_OPTS:
-            return f"Unknown command (unexpected '{w[i]}'): {s}"
-        kind = G.ROUTE_OPTS[w[i]]
-        if kind:
-            if i + 1 >= len(w):
-                return f"Command incomplete: {s}"
-            if not type_ok(kind, w[i + 1]):
-                return f"bad value: {w[i + 1]} (expected {kind})"
-            i += 1
-        i += 1
-    return None
+    return _check_options(w, i, G.ROUTE_OPTS, s)
 
 
 def _host_bits_error(s: str) -> str | None:
