@@ -49,6 +49,13 @@ class MethodConfig:
     lora_dropout: float = 0.0
     # "all-linear" or a list of module names.
     target_modules: Any = "all-linear"
+    # PEFT's variants, as forgetting mitigations to compare on the same frontier: DoRA
+    # (weight-decomposed) and rsLoRA (scaling alpha/sqrt(r), stable at high rank). PiSSA/OLoRA
+    # initialisations are not offered: they rewrite the base weights, so "adapter off" stops
+    # being the base model (DPO reference, KL probe, interpolation) and final/ would need
+    # PEFT's conversion to load on the original base.
+    use_dora: bool = False
+    use_rslora: bool = False
 
 
 @dataclass

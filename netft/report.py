@@ -50,6 +50,7 @@ class Run:
 def _label(cfg: dict) -> str:
     m = cfg["method"]
     label = "full" if m["name"] == "full" else f"{m['name']} r={m['lora_r']}"
+    label += "".join(f" {v}" for v in ("dora", "rslora") if m.get(f"use_{v}"))
     mix = cfg.get("data", {}).get("general_mix", 0)
     if mix:
         label += f" +{mix:.0%} general"

@@ -106,6 +106,7 @@ def apply_method(model, method_cfg):
     target = target if isinstance(target, str) else list(target)
     lora = LoraConfig(r=method_cfg.lora_r, lora_alpha=method_cfg.lora_alpha,
                       lora_dropout=method_cfg.lora_dropout, target_modules=target,
+                      use_dora=method_cfg.use_dora, use_rslora=method_cfg.use_rslora,
                       task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
