@@ -31,7 +31,6 @@ class Task:
     collate_train: Callable = None  # (rows) -> batch
     collate_val: Callable = None
     reference: dict = field(default_factory=dict)  # dpo + full: precomputed log-prob tables
-    varlen: bool = False  # packed rows go to the model flattened, with varlen boundaries
 
     def lengths(self) -> list[int]:
         return [len(e.input_ids) if hasattr(e, "input_ids") else len(e) for e in self.train]
@@ -48,12 +47,11 @@ def sft_units(batch: dict) -> int:
 
 def build_task(cfg, tokenizer, model, say=print) -> Task:
     pad = tokenizer.pad_token_id
-    varlen = varlen_attention(model)
     if cfg.objective.name == "sft":
         train, val, report = build_training_data(cfg.data, cfg.train.max_length, cfg.train.seed,
                                                  tokenizer, say)
-        packing = cfg.train.packing
-        task = Task("sft", train, val, packing, sft_loss_sum, report, varlen=varlen)
+        packing, varlen = cfg.train.packing, varlen_attention(model)
+        task = Task("sft", train, val, packing, sft_loss_sum, report)
         task.collate_train = lambda rows: collate(train, rows, pad, packing, varlen)
         task.collate_val = lambda rows: collate(val, rows, pad, packing, varlen)
         if packing:
@@ -69,7 +67,7 @@ def build_task(cfg, tokenizer, model, say=print) -> Task:
         f"{'adapter disabled' if cfg.method.name != 'full' else 'precomputed log-probs'}")
     # Pairs are never packed: chosen and rejected are separate rows of one batch.
     task = Task("dpo", train, val, False, dpo.make_loss_fn(model, cfg.objective),
-                {"train": report, "validation": val_report}, varlen=varlen)
+                {"train": report, "validation": val_report})
     task.collate_train = lambda rows: dpo.collate_pairs(train, rows, pad,
                                                         task.reference.get("train"))
     task.collate_val = lambda rows: dpo.collate_pairs(val, rows, pad, task.reference.get("val"))
