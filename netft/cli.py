@@ -95,7 +95,7 @@ def cmd_eval(args) -> int:
         files = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["test_files"]
     else:
         files = [str(ASSETS / "data" / "netops" / "test.jsonl")]
-    rows = read_sources(files)[: args.max_items or None]
+    rows = domain.eval_rows(read_sources(files))[: args.max_items or None]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tok = _load_for_eval(model_dir, device)
     print(f"[netft] evaluating {model_dir} on {len(rows)} items from {', '.join(map(str, files))}")

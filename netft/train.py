@@ -135,7 +135,7 @@ def domain_eval_rows(cfg) -> list[dict]:
     """The held-out items scored by the verifiers (data.test_files; first N if capped)."""
     if not cfg.eval.domain or not cfg.data.test_files:
         return []
-    rows = read_sources(cfg.data.test_files)
+    rows = domain.eval_rows(read_sources(cfg.data.test_files))  # own data: generic scoring
     if cfg.eval.domain_max_items <= 0 or cfg.eval.domain_max_items >= len(rows):
         return rows
     # A capped eval still covers every category: take the rows round-robin by category.
@@ -150,7 +150,7 @@ def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.jsonl", "w") as fh:
         for row, answer, item in zip(rows, answers, result["items"]):
-            fh.write(json.dumps({"id": row["id"], "category": row["category"],
+            fh.write(json.dumps({"id": row["id"], "category": row.get("category", domain.GENERIC),
                                  "prompt": domain.prompt(row), "answer": answer,
                                  "reference": domain.reference(row), **item}) + "\n")
     (out_dir / "scores.json").write_text(json.dumps(

@@ -46,10 +46,30 @@ def load_tokenizer(path: str, model_cfg):
     if tok.pad_token is None:
         # Pad positions carry no label and no attention, so any id will do.
         tok.pad_token = tok.eos_token
+    template = model_cfg.get("chat_template")
+    if template:
+        tok.chat_template = read_chat_template(template)
     if not tok.chat_template:
         raise ValueError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
-                         "Use an instruct model or set tokenizer.chat_template.")
+                         "Use an instruct model or supply one: model.chat_template=<template "
+                         "file> (or the template text).")
     return tok
+
+
+def read_chat_template(value: str) -> str:
+    """model.chat_template: a Jinja file (.jinja/.j2/.txt/...) or the template text itself."""
+    if "{%" in value or "{{" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"model.chat_template={value!r}: no such file, and not a template "
+                         "(a Jinja template contains {% ... %} or {{ ... }})")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":  # a tokenizer_config.json / chat_template.json
+        import json
+
+        text = json.loads(text)["chat_template"]
+    return text
 
 
 def load_model(path: str, model_cfg, method_cfg, device: torch.device):
