@@ -368,10 +368,25 @@ def run(cfg: DictConfig) -> dict:
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+def sweep_value(summary: dict, metric: str) -> float:
+    """The number a Hydra sweeper optimises (train.sweep_metric): a summary key, else a key of
+    the last evaluation record. Optuna needs a float: a missing metric is an error, not None."""
+    history = summary.get("history") or [{}]
+    value = summary.get(metric, history[-1].get(metric))
+    if value is None and metric == "final_val_loss":  # no validation files: the train loss
+        value = summary.get("final_train_loss")
+    if not isinstance(value, (int, float)):
+        keys = sorted(k for k, v in {**history[-1], **summary}.items() if isinstance(v, (int, float)))
+        raise ConfigError(f"train.sweep_metric={metric!r} is not a number of this run; "
+                          f"choose one of {', '.join(keys)}")
+    return float(value)
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float:
     try:
-        run(cfg)
+        # Returned to Hydra: sweepers (Optuna, Nevergrad, ...) minimise or maximise it.
+        return sweep_value(run(cfg), cfg.train.sweep_metric)
     except (ConfigError, DataError, FloatingPointError) as e:  # the message, not a traceback
         print(f"netft-train: error: {e}", file=sys.stderr)
         sys.exit(2)
