@@ -218,6 +218,13 @@ def run(cfg: DictConfig) -> dict:
     if cfg.train.max_steps > 0:
         total_steps = min(total_steps, cfg.train.max_steps)
 
+    warmup = math.ceil(cfg.train.warmup_ratio * total_steps)
+    if 0 < total_steps <= warmup:
+        # The schedule's first step runs at lr 0: a 1-step run would save the base unchanged.
+        say(f"[netft] warning: all {total_steps} optimizer step(s) are warm-up "
+            f"(train.warmup_ratio={cfg.train.warmup_ratio}) and the first runs at lr 0"
+            f"{' -- final/ will equal the base model' if total_steps == 1 else ''}; raise "
+            "train.max_steps or set train.warmup_ratio=0")
     engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
@@ -291,6 +298,7 @@ def run(cfg: DictConfig) -> dict:
                     f"loss is {loss} at step {step + 1} (epoch {epoch + 1}); lower train.lr "
                     f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
                     f"good checkpoint is {checkpoint.latest(run_dir)}.")
+            lr_used = engine.scheduler.get_last_lr()[0]  # this step's rate, not the next one's
             grad_norm = engine.step()
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
@@ -298,7 +306,7 @@ def run(cfg: DictConfig) -> dict:
             dt = time.perf_counter() - t0
             per_device = step_tokens / dt / info.world
             metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
-                       "train/lr": engine.scheduler.get_last_lr()[0],
+                       "train/lr": lr_used,
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
                        "train/tokens_per_s_per_device": per_device,
                        "train/mfu": flops_token * per_device / peak,
