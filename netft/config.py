@@ -148,7 +148,7 @@ class EvalConfig:
     # Domain skill: greedy answers to the held-out test items (data.test_files), scored by
     # the verifiers (FRR vtysh, JunOS/IOS checks) at epoch 0 and after every epoch.
     domain: bool = True
-    domain_max_items: int = 0  # 0: all
+    domain_max_items: int = 0  # 0: all (the first 32 when train.max_steps > 0: a smoke run)
     max_new_tokens: int = 256
     gen_batch_size: int = 16
     # Print this many example answers after training.

@@ -131,19 +131,26 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
     return record
 
 
+# Domain items evaluated by a run with train.max_steps > 0 and eval.domain_max_items=0.
+SMOKE_EVAL_ITEMS = 32
+
+
 def domain_eval_rows(cfg) -> list[dict]:
     """The held-out items scored by the verifiers (data.test_files; first N if capped)."""
     if not cfg.eval.domain or not cfg.data.test_files:
         return []
     rows = domain.eval_rows(read_sources(cfg.data.test_files))  # own data: generic scoring
-    if cfg.eval.domain_max_items <= 0 or cfg.eval.domain_max_items >= len(rows):
+    cap = cfg.eval.domain_max_items
+    if cap <= 0 and cfg.train.max_steps > 0:
+        cap = SMOKE_EVAL_ITEMS  # a step-capped (smoke) run gets a capped eval too
+    if cap <= 0 or cap >= len(rows):
         return rows
     # A capped eval still covers every category: take the rows round-robin by category.
     by_cat: dict[str, list[dict]] = {}
     for row in rows:
         by_cat.setdefault(row.get("category", ""), []).append(row)
     mixed = [r for group in itertools.zip_longest(*by_cat.values()) for r in group if r]
-    return mixed[:cfg.eval.domain_max_items]
+    return mixed[:cap]
 
 
 def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict) -> None:
