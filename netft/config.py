@@ -186,6 +186,10 @@ def register() -> None:
     ConfigStore.instance().store(name="netft_schema", node=NetftConfig)
     if not OmegaConf.has_resolver("asset"):
         OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS / rel))
+    if not OmegaConf.has_resolver("flat"):
+        # Sweep folder names from overrides: a path value (model.name_or_path=/m/x) must not
+        # nest the run into sub-folders, and one name must stay under the 255-byte limit.
+        OmegaConf.register_new_resolver("flat", lambda s: re.sub(r"[/\\]+", "_", str(s))[:200])
 
 
 register()
