@@ -110,7 +110,7 @@ def _read_json(path: Path) -> list[dict]:
         data = next(iter(data.values()))  # {"data": [...]} / {"train": [...]}
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON array of rows (or JSON lines)")
-    return [_stamp(to_chat(r, f"{path} row {i}"), f"{path} row {i}", f"{path.stem}-{i}")
+    return [_stamp(to_chat(r, f"{path}: row {i}"), f"{path}: row {i}", f"{path.stem}-{i}")
             for i, r in enumerate(data)]
 
 
@@ -147,7 +147,7 @@ def _pick_split(dd, name: str, split: str | None):
 
 
 def _rows_of(ds, name: str) -> list[dict]:
-    return [_stamp(to_chat(dict(r), f"{name} row {i}"), f"{name} row {i}",
+    return [_stamp(to_chat(dict(r), f"{name}: row {i}"), f"{name}: row {i}",
                    f"{Path(name).name}-{i}") for i, r in enumerate(ds)]
 
 
