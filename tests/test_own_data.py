@@ -256,3 +256,23 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.startswith("netft 0.")
+
+
+def test_smoke_run_caps_domain_eval():
+    from conftest import compose
+    from netft.train import SMOKE_EVAL_ITEMS, domain_eval_rows
+
+    assert len(domain_eval_rows(compose(["train.max_steps=3"]))) == SMOKE_EVAL_ITEMS
+    assert len(domain_eval_rows(compose(["train.max_steps=3", "eval.domain_max_items=5"]))) == 5
+    assert len(domain_eval_rows(compose([]))) > SMOKE_EVAL_ITEMS
+
+
+def test_make_bench_installs_the_bench_extra():
+    import subprocess
+
+    from conftest import ROOT
+
+    out = subprocess.run(["make", "-n", "-B", "bench", "VENV=.venv"], cwd=ROOT, capture_output=True,
+                         text=True).stdout
+    assert "-e '.[bench]'" in out and "bench/bench_sft.py" in out
+    assert out.index(".[bench]") < out.index("bench_sft.py")

@@ -60,6 +60,9 @@ def test_train_and_eval_own_data(run, capsys):
     d, run_dir, proc = run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["data"]["train"]["kept"] == 24
+    lrs = [r["train/lr"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text()
+                                      .splitlines()) if "train/lr" in r]
+    assert lrs[0] == pytest.approx(3e-3)  # the rate step 1 used (no warm-up), not step 2's
     h = summary["history"]
     assert h[-1]["val_loss"] < h[0]["val_loss"]  # it learned the team's data
     assert summary["domain"]["n"] == 4 and "answer_overlap" in summary["domain"]
@@ -157,9 +160,10 @@ def test_optuna_sweep_minimises_val_loss(tmp_path, tiny_path):
         "hydra.sweeper.sampler.seed=0", "train.lr=interval(1e-4,1e-2)",
         *own_overrides(d, "train.max_steps=2", "eval.domain=false", "eval.general_ppl=false",
                        "eval.val_before_training=false", "train.save_every_epoch=false",
-                       "eval.keep_best=false"),
+                       "eval.keep_best=false", "train.warmup_ratio=0.9"),
         f"hydra.sweep.dir={sweep}"), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: all 2 optimizer step(s) are warm-up" in proc.stdout
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     runs = sorted(p for p in sweep.iterdir() if (p / "summary.json").exists())
     assert len(runs) == 2  # one flat folder per trial, even with path-valued overrides
