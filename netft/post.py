@@ -122,13 +122,13 @@ def push_to_hub(folder: str | Path, repo_id: str, private: bool = True,
 
 def chat(target, prompt: str | None = None, system: str | None = None,
          max_new_tokens: int = 256, which: str = "final", temperature: float = 0.0,
-         stream=None, read=input) -> list[dict]:
+         stream=None, read=None) -> list[dict]:
     """Chat with a model or adapter, answers streamed token by token. With `prompt`: one turn,
     then return. Without: read turns until EOF or /exit (/reset starts over)."""
     import torch
     from transformers import TextStreamer
 
-    stream = stream or sys.stdout
+    stream, read = stream or sys.stdout, read or input
     path = model_dir(target, which)
     model, tok = load(path)
     model.eval()

@@ -150,6 +150,16 @@ def test_merge_export_chat_push(run, capsys, monkeypatch):
     history = chat(served, max_new_tokens=6, stream=buf, read=read)
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[1]["content"] in buf.getvalue()  # streamed as it was generated
+    lines = iter(["Which team is bob on?", "/exit", "never read"])
+    monkeypatch.setattr("builtins.input", lambda _p: next(lines))
+    assert main(["chat", str(served), "--max-new-tokens", "4"]) == 0  # the README's command
+    assert next(lines) == "never read"
+    # bfloat16 as the README merges: the saved weights are bfloat16.
+    from safetensors import safe_open
+
+    assert main(["merge", str(run_dir), "--out", str(d / "merged16"), "--dtype", "bfloat16"]) == 0
+    with safe_open(d / "merged16" / "model.safetensors", "pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.bfloat16 for k in f.keys())
 
 
 def test_optuna_sweep_minimises_val_loss(tmp_path, tiny_path):
