@@ -179,7 +179,7 @@ class NetftConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     # Where the run writes config.yaml, metrics.jsonl, summary.json, final/.
-    run_dir: str = MISSING
+    run_dir: Optional[str] = MISSING  # None only under `--cfg job --resolve` (no run yet)
 
 
 def register() -> None:

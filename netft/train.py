@@ -39,7 +39,7 @@ from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
-                               pick_attention, resolve_path)
+                               resolve_path)
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
@@ -215,7 +215,7 @@ def run(cfg: DictConfig) -> dict:
     model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
-        f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
+        f"trainable ({cfg.method.name}); attention {model.config._attn_implementation}; "
         f"parallel {cfg.parallel.name} x{info.world}")
 
     task = build_task(cfg, tokenizer, model, say)

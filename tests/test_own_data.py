@@ -276,3 +276,51 @@ def test_make_bench_installs_the_bench_extra():
                          text=True).stdout
     assert "-e '.[bench]'" in out and "bench/bench_sft.py" in out
     assert out.index(".[bench]") < out.index("bench_sft.py")
+
+
+def test_attention_auto_lets_transformers_choose(tmp_path, tiny_path):
+    """Gemma2 has no sdpa path in transformers: auto must not force it (it did: ValueError)."""
+    import torch
+    from omegaconf import OmegaConf
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from netft.models.load import load_model
+
+    Gemma2ForCausalLM(Gemma2Config(vocab_size=128, hidden_size=32, intermediate_size=64,
+                                   num_hidden_layers=1, num_attention_heads=2,
+                                   num_key_value_heads=1, head_dim=16)).save_pretrained(tmp_path)
+    cfg = OmegaConf.create({"revision": None, "trust_remote_code": False, "dtype": "float32",
+                            "attn_implementation": "auto", "random_init": False, "liger": False})
+    full = OmegaConf.create({"name": "full"})
+    gemma = load_model(str(tmp_path), cfg, full, torch.device("cpu"))
+    assert gemma.config._attn_implementation == "eager"
+    assert torch.isfinite(gemma(input_ids=torch.tensor([[1, 2, 3]])).logits).all()
+    llama = load_model(str(tiny_path), cfg, full, torch.device("cpu"))
+    assert llama.config._attn_implementation == "sdpa"  # unchanged where sdpa exists
+
+
+def test_cfg_job_resolve_prints_the_config():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "netft.train", "--cfg", "job", "--resolve",
+                           "data=own", "data.train_files=[x.jsonl]"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "lr: 0.0002" in proc.stdout and "netops" not in proc.stdout
+
+
+def test_own_train_files_with_netops_heldout_say_so(tmp_path, tiny_tokenizer):
+    from conftest import compose
+    from netft.data.curation import build_training_data
+
+    own = write_jsonl(tmp_path / "own.jsonl", [{**a, "id": str(i)} for i, a in enumerate(ALPACA)])
+    said = []
+    for overrides, expect in (([f"data.train_files=[{own}]"], True),
+                              (["data=own", f"data.train_files=[{own}]"], False)):
+        said.clear()
+        cfg = compose(overrides)
+        build_training_data(cfg.data, 512, 0, tiny_tokenizer, said.append)
+        assert any("use data=own" in s for s in said) == expect

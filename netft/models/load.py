@@ -23,12 +23,15 @@ def pick_dtype(model_cfg, device: torch.device) -> torch.dtype:
     return DTYPES[model_cfg.dtype]
 
 
-def pick_attention(model_cfg, device: torch.device) -> str:
+def pick_attention(model_cfg, device: torch.device) -> str | None:
+    """auto: flash-attn 2 on CUDA when installed; otherwise None, i.e. transformers' own choice
+    for the architecture (sdpa where supported; eager where the model needs it, as Gemma2's
+    soft-capping did) rather than forcing sdpa."""
     if model_cfg.attn_implementation != "auto":
         return model_cfg.attn_implementation
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
-    return "sdpa"
+    return None
 
 
 def varlen_attention(model) -> bool:
