@@ -324,3 +324,15 @@ def test_own_train_files_with_netops_heldout_say_so(tmp_path, tiny_tokenizer):
         cfg = compose(overrides)
         build_training_data(cfg.data, 512, 0, tiny_tokenizer, said.append)
         assert any("use data=own" in s for s in said) == expect
+
+
+def test_data_split_reads_own_formats(tmp_path):
+    from netft.data.split import write_splits
+
+    rows = [{"instruction": f"Question number {i} about topic {i * 7}?", "output": f"Answer {i}."}
+            for i in range(40)]
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    counts = write_splits(tmp_path / "a.json", tmp_path / "out", 0.2, 0.1)
+    assert counts["train"] + counts["validation"] + counts["test"] == 40
+    first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"messages", "id"}
