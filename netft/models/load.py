@@ -53,7 +53,9 @@ def load_tokenizer(path: str, model_cfg):
     if template:
         tok.chat_template = read_chat_template(template)
     if not tok.chat_template:
-        raise ValueError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
+        from netft.config import ConfigError  # one line from netft-train, not a traceback
+
+        raise ConfigError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
                          "Use an instruct model or supply one: model.chat_template=<template "
                          "file> (or the template text).")
     return tok
@@ -65,7 +67,9 @@ def read_chat_template(value: str) -> str:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
-        raise ValueError(f"model.chat_template={value!r}: no such file, and not a template "
+        from netft.config import ConfigError
+
+        raise ConfigError(f"model.chat_template={value!r}: no such file, and not a template "
                          "(a Jinja template contains {% ... %} or {{ ... }})")
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":  # a tokenizer_config.json / chat_template.json
