@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast bench clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -36,6 +36,12 @@ test: setup
 # Unit tests only (no end-to-end training runs).
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# netft's SFT step side by side with TRL's SFTTrainer (docs/benchmarks.md); TRL is the bench
+# extra, not a runtime dependency, so this installs it first.
+bench: setup
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
+	$(PY) bench/bench_sft.py --steps 4 --warmup 1 --repeats 3 --out docs/benchmarks.md
 
 clean:
 	rm -rf outputs multirun .pytest_cache

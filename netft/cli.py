@@ -6,6 +6,10 @@
     netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
     netft review import SHEET.csv          fold a filled review sheet into a run's summary
     netft report DIR...                    learning-vs-forgetting report (HTML + Markdown)
+    netft data convert IN OUT              Alpaca/ShareGPT/prompt-completion/... -> chat JSONL
+    netft merge RUN|ADAPTER --out DIR      LoRA adapter -> standalone HF model
+    netft export RUN|MODEL --out DIR       model folder for serving (+ generation config)
+    netft chat RUN|MODEL [--prompt TEXT]   streaming chat; one turn with --prompt
 """
 from __future__ import annotations
 
@@ -47,6 +51,72 @@ def cmd_data_split(args) -> int:
     counts = write_splits(args.source, args.out_dir, args.test_frac, args.val_frac)
     print(json.dumps(counts))
     return 0
+
+
+def cmd_data_convert(args) -> int:
+    from pathlib import Path
+
+    from netft.data.curation import read_sources
+    from netft.data.formats import clean
+
+    rows = read_sources(args.inputs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(clean(row), ensure_ascii=False) + "\n")
+    kinds = {"chat": sum("messages" in r for r in rows), "text": sum("messages" not in r for r in rows)}
+    print(f"[netft] {len(rows)} rows ({kinds['chat']} chat, {kinds['text']} text) -> {out}")
+    return 0
+
+
+def _push(args, folder) -> None:
+    if args.push_to_hub:
+        from netft.post import push_to_hub
+
+        url = push_to_hub(folder, args.push_to_hub, private=not args.public)
+        print(f"[netft] pushed {folder} to {args.push_to_hub}: {url}")
+
+
+def cmd_merge(args) -> int:
+    from netft.post import merge
+
+    out = merge(args.target, args.out, args.dtype, args.which)
+    print(f"[netft] merged model in {out}")
+    _push(args, out)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from netft.post import export
+
+    out, note = export(args.target, args.out, args.dtype, args.which, gguf=args.gguf)
+    print(f"[netft] serving export in {out} (safetensors, tokenizer, generation_config.json)")
+    if note:
+        print(f"[netft] {note}")
+    _push(args, out)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from netft.post import chat
+
+    chat(args.target, prompt=args.prompt, system=args.system, which=args.which,
+         max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("netft")
+    except PackageNotFoundError:  # a source checkout on PYTHONPATH
+        import re
+        from pathlib import Path
+
+        text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+        return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
 
 
 def _load_for_eval(path, device):
@@ -95,7 +165,7 @@ def cmd_eval(args) -> int:
         files = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["test_files"]
     else:
         files = [str(ASSETS / "data" / "netops" / "test.jsonl")]
-    rows = read_sources(files)[: args.max_items or None]
+    rows = domain.eval_rows(read_sources(files))[: args.max_items or None]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tok = _load_for_eval(model_dir, device)
     print(f"[netft] evaluating {model_dir} on {len(rows)} items from {', '.join(map(str, files))}")
@@ -170,6 +240,7 @@ def cmd_report(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="netft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"netft {_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
     default_cache = os.environ.get("NETFT_CACHE", "~/.cache/netft")
 
@@ -191,6 +262,39 @@ def main(argv=None) -> int:
     p.add_argument("--test-frac", type=float, default=0.12)
     p.add_argument("--val-frac", type=float, default=0.08)
     p.set_defaults(func=cmd_data_split)
+
+    p = data.add_parser("convert", help="any supported data format -> netft chat JSONL")
+    p.add_argument("inputs", nargs="+", metavar="IN",
+                   help=".jsonl/.json/.txt/.parquet, a datasets folder (path:split) or a hub id")
+    p.add_argument("out", metavar="OUT")
+    p.set_defaults(func=cmd_data_convert)
+
+    from netft.post import DTYPES
+
+    for name, fn, helptext in (
+            ("merge", cmd_merge, "fold a run's LoRA adapter into its base: a standalone HF model"),
+            ("export", cmd_export, "a model folder for serving: merged safetensors, tokenizer, "
+                                   "generation_config.json")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("target", help="run dir (final/ or --which best), adapter or model folder")
+        p.add_argument("--out", required=True)
+        p.add_argument("--dtype", default="auto", choices=DTYPES)
+        p.add_argument("--which", default="final", choices=["final", "best"])
+        p.add_argument("--push-to-hub", default=None, metavar="REPO",
+                       help="also upload to this hub model repo (needs HF_TOKEN)")
+        p.add_argument("--public", action="store_true", help="with --push-to-hub: a public repo")
+        if name == "export":
+            p.add_argument("--gguf", action="store_true", help="also say how to make a GGUF")
+        p.set_defaults(func=fn)
+
+    p = sub.add_parser("chat", help="chat with a run, adapter or model (streaming)")
+    p.add_argument("target", help="run dir (final/ or --which best), adapter or model folder")
+    p.add_argument("--prompt", default=None, help="answer this one turn and exit")
+    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--which", default="final", choices=["final", "best"])
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="domain evaluation of a run dir or a model folder")
     p.add_argument("target", help="run dir (uses final/ or best/) or an HF/PEFT model folder")
@@ -236,7 +340,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as e:
+    except (DataError, ValueError, FileNotFoundError) as e:  # includes post.PostError
         print(f"netft: {e}", file=sys.stderr)
         return 2
 

@@ -53,12 +53,24 @@ class Tracker:
             for k, v in summary.items():
                 if isinstance(v, (int, float, str, bool)):
                     self.wandb_run.summary[k] = v
+            offline = self.wandb_run.settings.mode in ("offline", "dryrun")
+            run_files = Path(self.wandb_run.dir).parent
             self.wandb_run.finish()
+            if offline:  # the one command that uploads it later
+                print(f"[netft] W&B run saved offline; upload it with: wandb sync {run_files}",
+                      flush=True)
 
 
 def wandb_mode(logger_cfg) -> str:
+    """An explicit logger.mode wins; with auto, W&B's own WANDB_MODE (online, offline,
+    disabled) comes first, then online when a key is set, else offline."""
     if logger_cfg.mode != "auto":
         return logger_cfg.mode
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env in ("online", "offline", "disabled"):
+        return env
+    if env == "dryrun":  # W&B's old name for offline
+        return "offline"
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
@@ -76,8 +88,8 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 def start(logger_cfg, run_dir: Path, plain_config: dict, is_main: bool) -> Tracker:
     tracker = Tracker(run_dir, enabled=is_main)
-    if not is_main or logger_cfg.name != "wandb":
-        return tracker
+    if not is_main or logger_cfg.name != "wandb" or wandb_mode(logger_cfg) == "disabled":
+        return tracker  # disabled: no wandb/ folder at all
     import wandb
 
     # A W&B sweep agent names the run (WANDB_RUN_ID); otherwise the id lives in the run dir so

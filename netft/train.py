@@ -39,7 +39,7 @@ from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
-                               pick_attention, resolve_path)
+                               resolve_path)
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
@@ -131,26 +131,33 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
     return record
 
 
+# Domain items evaluated by a run with train.max_steps > 0 and eval.domain_max_items=0.
+SMOKE_EVAL_ITEMS = 32
+
+
 def domain_eval_rows(cfg) -> list[dict]:
     """The held-out items scored by the verifiers (data.test_files; first N if capped)."""
     if not cfg.eval.domain or not cfg.data.test_files:
         return []
-    rows = read_sources(cfg.data.test_files)
-    if cfg.eval.domain_max_items <= 0 or cfg.eval.domain_max_items >= len(rows):
+    rows = domain.eval_rows(read_sources(cfg.data.test_files))  # own data: generic scoring
+    cap = cfg.eval.domain_max_items
+    if cap <= 0 and cfg.train.max_steps > 0:
+        cap = SMOKE_EVAL_ITEMS  # a step-capped (smoke) run gets a capped eval too
+    if cap <= 0 or cap >= len(rows):
         return rows
     # A capped eval still covers every category: take the rows round-robin by category.
     by_cat: dict[str, list[dict]] = {}
     for row in rows:
         by_cat.setdefault(row.get("category", ""), []).append(row)
     mixed = [r for group in itertools.zip_longest(*by_cat.values()) for r in group if r]
-    return mixed[:cfg.eval.domain_max_items]
+    return mixed[:cap]
 
 
 def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.jsonl", "w") as fh:
         for row, answer, item in zip(rows, answers, result["items"]):
-            fh.write(json.dumps({"id": row["id"], "category": row["category"],
+            fh.write(json.dumps({"id": row["id"], "category": row.get("category", domain.GENERIC),
                                  "prompt": domain.prompt(row), "answer": answer,
                                  "reference": domain.reference(row), **item}) + "\n")
     (out_dir / "scores.json").write_text(json.dumps(
@@ -208,7 +215,7 @@ def run(cfg: DictConfig) -> dict:
     model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
-        f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
+        f"trainable ({cfg.method.name}); attention {model.config._attn_implementation}; "
         f"parallel {cfg.parallel.name} x{info.world}")
 
     task = build_task(cfg, tokenizer, model, say)
@@ -218,6 +225,13 @@ def run(cfg: DictConfig) -> dict:
     if cfg.train.max_steps > 0:
         total_steps = min(total_steps, cfg.train.max_steps)
 
+    warmup = math.ceil(cfg.train.warmup_ratio * total_steps)
+    if 0 < total_steps <= warmup:
+        # The schedule's first step runs at lr 0: a 1-step run would save the base unchanged.
+        say(f"[netft] warning: all {total_steps} optimizer step(s) are warm-up "
+            f"(train.warmup_ratio={cfg.train.warmup_ratio}) and the first runs at lr 0"
+            f"{' -- final/ will equal the base model' if total_steps == 1 else ''}; raise "
+            "train.max_steps or set train.warmup_ratio=0")
     engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
@@ -291,6 +305,7 @@ def run(cfg: DictConfig) -> dict:
                     f"loss is {loss} at step {step + 1} (epoch {epoch + 1}); lower train.lr "
                     f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
                     f"good checkpoint is {checkpoint.latest(run_dir)}.")
+            lr_used = engine.scheduler.get_last_lr()[0]  # this step's rate, not the next one's
             grad_norm = engine.step()
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
@@ -298,7 +313,7 @@ def run(cfg: DictConfig) -> dict:
             dt = time.perf_counter() - t0
             per_device = step_tokens / dt / info.world
             metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
-                       "train/lr": engine.scheduler.get_last_lr()[0],
+                       "train/lr": lr_used,
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
                        "train/tokens_per_s_per_device": per_device,
                        "train/mfu": flops_token * per_device / peak,
@@ -368,10 +383,25 @@ def run(cfg: DictConfig) -> dict:
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+def sweep_value(summary: dict, metric: str) -> float:
+    """The number a Hydra sweeper optimises (train.sweep_metric): a summary key, else a key of
+    the last evaluation record. Optuna needs a float: a missing metric is an error, not None."""
+    history = summary.get("history") or [{}]
+    value = summary.get(metric, history[-1].get(metric))
+    if value is None and metric == "final_val_loss":  # no validation files: the train loss
+        value = summary.get("final_train_loss")
+    if not isinstance(value, (int, float)):
+        keys = sorted(k for k, v in {**history[-1], **summary}.items() if isinstance(v, (int, float)))
+        raise ConfigError(f"train.sweep_metric={metric!r} is not a number of this run; "
+                          f"choose one of {', '.join(keys)}")
+    return float(value)
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float:
     try:
-        run(cfg)
+        # Returned to Hydra: sweepers (Optuna, Nevergrad, ...) minimise or maximise it.
+        return sweep_value(run(cfg), cfg.train.sweep_metric)
     except (ConfigError, DataError, FloatingPointError) as e:  # the message, not a traceback
         print(f"netft-train: error: {e}", file=sys.stderr)
         sys.exit(2)

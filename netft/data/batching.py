@@ -56,26 +56,55 @@ def tokenize_rows(rows: list[dict], tokenizer, max_length: int, overlong: str = 
         report.rows += 1
         if "text" in row and "messages" not in row:
             ids = tokenizer(row["text"])["input_ids"] + [tokenizer.eos_token_id]
-            ex = Example(ids, list(ids))
+            # Raw text (continued pre-training): a long document becomes consecutive windows
+            # of max_length tokens instead of being dropped; each window is its own example.
+            windows = [ids[k:k + max_length] for k in range(0, len(ids), max_length)]
+            for w in windows[:-1]:
+                _keep(Example(w, list(w)), examples, report)
+            ex = Example(windows[-1], list(windows[-1]))
+            if len(windows) > 1:
+                report.rows += len(windows) - 1
         else:
-            ex = tokenize_chat(tokenizer, row["messages"])
+            ex = _tokenize_chat_row(tokenizer, row)
         if len(ex.input_ids) > max_length:
             if overlong == "drop":
                 report.drop(f"longer than train.max_length={max_length}")
                 continue
             ex = Example(ex.input_ids[:max_length], ex.labels[:max_length])
             report.truncated += 1
-        ex.labels[0] = IGNORE  # predicted from nothing; see module docstring
-        if ex.n_targets == 0:
-            report.drop("no assistant tokens left")
-            continue
-        examples.append(ex)
-        report.kept += 1
-        report.tokens += len(ex.input_ids)
-        report.target_tokens += ex.n_targets
+        _keep(ex, examples, report)
     if not examples:
         raise DataError(f"no usable rows ({report.line('data')})")
     return examples, report
+
+
+def _keep(ex: Example, examples: list, report: DataReport) -> None:
+    ex.labels[0] = IGNORE  # predicted from nothing; see module docstring
+    if ex.n_targets == 0:
+        report.drop("no assistant tokens left")
+        return
+    examples.append(ex)
+    report.kept += 1
+    report.tokens += len(ex.input_ids)
+    report.target_tokens += ex.n_targets
+
+
+def _tokenize_chat_row(tokenizer, row: dict) -> Example:
+    """tokenize_chat, with a failure named by the row's file:line and what broke."""
+    where = row.get("_where") or row.get("id", "?")
+    try:
+        return tokenize_chat(tokenizer, row["messages"])
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+    except Exception as e:  # jinja2 errors, raise_exception() in the template, ...
+        roles = ",".join(m["role"] for m in row["messages"])
+        hint = (" (this template has no system role: fold the system prompt into the first "
+                "user message, or supply one with model.chat_template)"
+                if "system" in str(e).lower() else
+                " (supply a template that handles it with model.chat_template)")
+        raise DataError(f"{where}: the chat template failed on this row (roles {roles}): "
+                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                        f"{hint}") from None
 
 
 def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IGNORE = -100
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")  # tool: where the chat template has it
 
 
 class DataError(ValueError):
@@ -83,10 +83,15 @@ def tokenize_chat(tokenizer, messages: list[dict]) -> Example:
             continue
         start = len(_render(tokenizer, messages[:i], add_generation_prompt=True))
         upto = _render(tokenizer, messages[:i + 1], add_generation_prompt=False)
-        end = len(upto)
-        if upto != ids[:end] or start > end:
-            raise DataError("the chat template does not render conversations prefix-stably; "
-                            "assistant tokens cannot be located")
+        # Where the conversation so far and the whole one agree. Some templates (Phi-3) close
+        # a conversation with EOS only when it ends there: that tail is not part of this turn
+        # in the full conversation, so the turn ends where the renderings part.
+        end = next((k for k, (a, b) in enumerate(zip(upto, ids)) if a != b), min(len(upto), len(ids)))
+        if start >= end or len(upto) - end > 4:
+            raise DataError(f"the chat template does not render conversations prefix-stably "
+                            f"(assistant turn messages[{i}]: rendered alone it differs from the "
+                            f"whole conversation at token {end}); assistant tokens cannot be "
+                            "located. Supply a template with model.chat_template")
         labels[start:end] = ids[start:end]
     return Example(ids, labels)
 

@@ -1,8 +1,9 @@
 """Curation before training: read any source, drop duplicates, refuse contaminated splits,
 mix in general data against forgetting.
 
-Sources: a `.jsonl` file, a `.parquet` file, or a `datasets` directory saved with
-`save_to_disk` -- all give chat rows checked the same way (file and row named on error).
+Sources: JSONL/JSON/TXT/Parquet files, `datasets` folders and hub ids, in the netft chat,
+Alpaca, ShareGPT, prompt/completion or text formats (netft/data/formats.py) -- all give chat
+rows checked the same way (file and row named on error).
 
 Duplicates: exact (same normalised conversation) and near (MinHash over word 5-grams of the
 prompt, Jaccard >= `near_threshold`, found with LSH banding so it scales past a few thousand
@@ -18,27 +19,16 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from netft.data.chat import DataError, check_chat_row, read_chat_jsonl
+from netft.data.chat import DataError
+
+ASSETS_DATA = Path(__file__).resolve().parents[1] / "assets" / "data" / "netops"
 
 
 def read_source(path: str | Path) -> list[dict]:
-    path = Path(path).expanduser()
-    if path.suffix == ".jsonl":
-        return read_chat_jsonl(path)
-    if path.suffix == ".parquet" or path.is_dir():
-        if not path.exists():
-            raise DataError(f"{path}: not found (check data.*_files)")
-        import datasets
+    """Rows of one source in any supported format (netft/data/formats.py), as chat rows."""
+    from netft.data.formats import read_any
 
-        ds = (datasets.Dataset.from_parquet(str(path)) if path.suffix == ".parquet"
-              else datasets.load_from_disk(str(path)))
-        rows = []
-        for i, row in enumerate(ds):
-            check_chat_row(row, f"{path}: row {i}")
-            row.setdefault("id", f"{path.stem}-{i}")
-            rows.append(dict(row))
-        return rows
-    raise DataError(f"{path}: unknown data source; use .jsonl, .parquet or a datasets directory")
+    return read_any(path)
 
 
 def read_sources(paths) -> list[dict]:
@@ -73,10 +63,14 @@ def _minhash(shingles: set[str], num_perm: int = 64) -> list[int]:
 
 def _user_text(row: dict) -> str:
     # The system prompt is usually shared by every row: it would make all rows look alike.
+    if "messages" not in row:  # raw text rows have no prompt to leak
+        return ""
     return "\n".join(m["content"] for m in row["messages"] if m["role"] == "user")
 
 
 def _conversation_key(row: dict) -> str:
+    if "messages" not in row:
+        return "text:" + " ".join(_words(row.get("text", "")))
     return "\n".join(f"{m['role']}:{' '.join(_words(m['content']))}" for m in row["messages"])
 
 
@@ -154,6 +148,13 @@ def build_training_data(data_cfg, max_length: int, seed: int, tokenizer, say=pri
     from netft.data.batching import DataReport, tokenize_rows
     from netft.models.tiny import corpus_texts
 
+    netops = str(ASSETS_DATA)
+    if (not all(str(f).startswith(netops) for f in data_cfg.train_files)
+            and any(str(f).startswith(netops) for f in
+                    [*data_cfg.validation_files, *data_cfg.test_files])):
+        say("[netft] note: data.train_files are your own, but the validation/test files are "
+            "still netft's netops showcase; use data=own (or set data.validation_files / "
+            "data.test_files) to validate and evaluate on your own data")
     train_rows = read_sources(data_cfg.train_files)
     val_rows = read_sources(data_cfg.validation_files)
     test_rows = read_sources(data_cfg.test_files)

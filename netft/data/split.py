@@ -12,13 +12,13 @@ import json
 import re
 from pathlib import Path
 
-from netft.data.chat import read_chat_jsonl
 
 SPLITS = ("train", "validation", "test")
 
 
 def prompt_key(row: dict) -> str:
-    text = "\n".join(m["content"] for m in row["messages"] if m["role"] != "assistant")
+    text = ("\n".join(m["content"] for m in row["messages"] if m["role"] != "assistant")
+            if "messages" in row else row.get("text", ""))  # raw-text rows hash their text
     return re.sub(r"\s+", " ", text.lower()).strip()
 
 
@@ -48,13 +48,16 @@ def split_rows(rows: list[dict], test_frac: float = 0.12, val_frac: float = 0.08
 
 def write_splits(source: str | Path, out_dir: str | Path, test_frac: float = 0.12,
                  val_frac: float = 0.08) -> dict[str, int]:
-    """Split a chat JSONL file into out_dir/{train,validation,test}.jsonl; returns counts.
+    """Split a data source (any format netft reads) into out_dir/{train,validation,test}.jsonl
+    of netft chat rows; returns counts.
 
     Duplicates are removed first, and training rows that would contaminate a held-out prompt
     are dropped (not the held-out ones: the test set stays as the hash assigned it)."""
-    from netft.data.curation import contamination, deduplicate
+    from netft.data.curation import contamination, deduplicate, read_source
+    from netft.data.formats import clean
 
-    rows, dropped = deduplicate(read_chat_jsonl(source))
+    # Any supported format in (Alpaca, ShareGPT, ...); netft chat JSONL out.
+    rows, dropped = deduplicate([clean(r) for r in read_source(source)])
     parts = split_rows(rows, test_frac, val_frac)
     leaks: set = set()
     while True:  # each pass removes the closest match; a held-out row may have several

@@ -599,11 +599,32 @@ def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
             "accuracy": float(syntax and values), "format": float(not fmt)}, errs
 
 
+GENERIC = "general"  # rows of a team's own data without a category
+
+
+def eval_rows(rows: list[dict]) -> list[dict]:
+    """Rows a generative eval can score: chat rows (raw-text rows have no question), each
+    with a category -- GENERIC where the data has none."""
+    return [{**r, "category": r.get("category") or GENERIC} for r in rows if "messages" in r]
+
+
+def _norm_answer(text: str) -> str:
+    return " ".join(_words(text))
+
+
 def score_item(row: dict, prediction: str) -> dict:
     """Scores for one prediction: {"id", "category", "scores": {...}, "errors": [...]}."""
-    cat = row["category"]
+    cat = row.get("category") or GENERIC
     pred = prediction or ""
-    if cat in CONFIG_CATS:
+    if cat == GENERIC:
+        # Any domain: exact (normalised) match, key-term overlap with the reference, and
+        # whether the model declined. A full domain pack brings its own scorer.
+        ref = reference(row)
+        abstained = is_abstention(pred)
+        scores = {"exact": float(bool(pred.strip()) and _norm_answer(pred) == _norm_answer(ref)),
+                  "overlap": overlap_weak(pred, ref), "abstained": float(abstained)}
+        errs = ["abstained"] if abstained and not is_abstention(ref) else []
+    elif cat in CONFIG_CATS:
         scores, errs = _score_config(row, pred)
     elif cat == "troubleshoot":
         scores, errs = _score_troubleshoot(row, pred)
@@ -687,6 +708,12 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
     headline = [overall[k] for k in ("command_accuracy", "format_compliance",
                                      "troubleshoot_accuracy", "refusal_accuracy")
                 if overall.get(k) is not None]
+    if GENERIC in categories:
+        g = categories[GENERIC]
+        overall.update(exact_match=g["exact"], answer_overlap=g["overlap"],
+                       abstain_rate=g["abstained"])
+        if not headline:  # own data only: the overlap with the reference is the headline
+            headline = [g["overlap"]]
     overall["score"] = _mean(headline)
     if any(c in cats for c in WEAK_CATS):
         overall["overlap_weak"] = pooled(WEAK_CATS, "overlap_weak")
@@ -694,7 +721,8 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
 
 
 _COLS = [("accuracy", "acc"), ("syntax", "syntax"), ("values", "values"), ("format", "format"),
-         ("diagnosis", "diag"), ("next_step", "next"), ("overlap_weak", "overlap*")]
+         ("diagnosis", "diag"), ("next_step", "next"), ("overlap_weak", "overlap*"),
+         ("exact", "exact"), ("overlap", "overlap"), ("abstained", "abstain")]
 _ORDER = ["config", "translate", "troubleshoot", "refusal", "refusal_twin", "explain", "curated"]
 
 
@@ -714,7 +742,8 @@ def format_table(result: dict) -> str:
     lines.append("-" * len(head))
     o = result["overall"]
     for k in ("command_accuracy", "command_syntax", "command_values", "format_compliance",
-              "troubleshoot_accuracy", "refusal_accuracy", "score", "overlap_weak"):
+              "troubleshoot_accuracy", "refusal_accuracy", "exact_match", "answer_overlap",
+              "abstain_rate", "score", "overlap_weak"):
         if o.get(k) is not None:
             lines.append(f"{k:<24}{cell(o[k]):>8}")
     for name, counts in sorted(result.get("syntax_errors_by_class", {}).items()):

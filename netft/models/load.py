@@ -23,12 +23,15 @@ def pick_dtype(model_cfg, device: torch.device) -> torch.dtype:
     return DTYPES[model_cfg.dtype]
 
 
-def pick_attention(model_cfg, device: torch.device) -> str:
+def pick_attention(model_cfg, device: torch.device) -> str | None:
+    """auto: flash-attn 2 on CUDA when installed; otherwise None, i.e. transformers' own choice
+    for the architecture (sdpa where supported; eager where the model needs it, as Gemma2's
+    soft-capping did) rather than forcing sdpa."""
     if model_cfg.attn_implementation != "auto":
         return model_cfg.attn_implementation
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
-    return "sdpa"
+    return None
 
 
 def varlen_attention(model) -> bool:
@@ -46,10 +49,34 @@ def load_tokenizer(path: str, model_cfg):
     if tok.pad_token is None:
         # Pad positions carry no label and no attention, so any id will do.
         tok.pad_token = tok.eos_token
+    template = model_cfg.get("chat_template")
+    if template:
+        tok.chat_template = read_chat_template(template)
     if not tok.chat_template:
-        raise ValueError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
-                         "Use an instruct model or set tokenizer.chat_template.")
+        from netft.config import ConfigError  # one line from netft-train, not a traceback
+
+        raise ConfigError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
+                         "Use an instruct model or supply one: model.chat_template=<template "
+                         "file> (or the template text).")
     return tok
+
+
+def read_chat_template(value: str) -> str:
+    """model.chat_template: a Jinja file (.jinja/.j2/.txt/...) or the template text itself."""
+    if "{%" in value or "{{" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        from netft.config import ConfigError
+
+        raise ConfigError(f"model.chat_template={value!r}: no such file, and not a template "
+                         "(a Jinja template contains {% ... %} or {{ ... }})")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":  # a tokenizer_config.json / chat_template.json
+        import json
+
+        text = json.loads(text)["chat_template"]
+    return text
 
 
 def load_model(path: str, model_cfg, method_cfg, device: torch.device):
