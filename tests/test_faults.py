@@ -232,3 +232,120 @@ def test_free_space_checked_before_save(tmp_path, monkeypatch):
     assert "needed" in str(e.value) and str(checkpoint.checkpoints_dir(tmp_path)) in str(e.value)
     record("too little free space before a save", "OSError (exit 2)", str(e.value),
            "previous checkpoint; nothing written")
+
+
+# ---------------------------------------------------------------- values that cannot be meant
+
+BAD_CONFIG = [
+    ("train.max_grad_norm=-1", "train.max_grad_norm"),
+    ("train.max_grad_norm=0", "train.max_grad_norm"),
+    ("train.max_steps=0", "train.max_steps"),
+    ("train.max_steps=-5", "train.max_steps"),
+    ("train.keep_checkpoints=0", "train.keep_checkpoints"),
+    ("method.lora_alpha=-16", "method.lora_alpha"),
+    ("method.lora_dropout=2", "method.lora_dropout"),
+    ("method.lora_dropout=-0.1", "method.lora_dropout"),
+    ("train.betas=[0.9,1.5]", "train.betas"),
+    ("train.betas=[0.9]", "train.betas"),
+    ("train.weight_decay=-1", "train.weight_decay"),
+    ("train.save_every_steps=-2", "train.save_every_steps"),
+    ("method.target_modules=[]", "method.target_modules"),
+    ("parallel=fsdp2", "launch with torchrun"),
+    ("parallel=zero3", "launch with torchrun"),
+    ("parallel=ddp", "launch with torchrun"),
+    ("model.name_or_path=/nonexistent/model", "no such folder"),
+]
+
+
+@pytest.mark.parametrize("override,needle", BAD_CONFIG, ids=[o for o, _ in BAD_CONFIG])
+def test_values_that_cannot_be_meant_are_refused(override, needle, monkeypatch):
+    """Issue 17 items 6 and 10: one clear ConfigError naming the key, before any model load."""
+    from conftest import compose
+    from netft.config import ConfigError, validate
+
+    for var in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = compose(["run_dir=/tmp/x", "eval.domain=false", override])
+    with pytest.raises(ConfigError) as e:
+        validate(cfg, cuda_available=False)
+    assert needle in str(e.value)
+    record(f"config {override}", "refused (exit 2)", str(e.value), "nothing started")
+
+
+def test_empty_model_folder_is_refused(tmp_path):
+    from conftest import compose
+    from netft.config import ConfigError, validate
+
+    (tmp_path / "m").mkdir()
+    cfg = compose(["run_dir=/tmp/x", "eval.domain=false", f"model.name_or_path={tmp_path}/m"])
+    with pytest.raises(ConfigError, match="no config.json") as e:
+        validate(cfg, cuda_available=False)
+    record("model.name_or_path = an empty folder", "refused (exit 2)", str(e.value),
+           "nothing started")
+
+
+def test_redaction_keeps_harmless_keys():
+    from netft.config import redact
+
+    out = redact({"eval": {"max_new_tokens": 256, "general_max_tokens": 99},
+                  "hf_token": "x", "wandb_api_key": "y", "password": "z"})
+    assert out["eval"] == {"max_new_tokens": 256, "general_max_tokens": 99}
+    assert out["hf_token"] == out["wandb_api_key"] == out["password"] == "<redacted>"
+
+
+# ---------------------------------------------------------------- bad data rows
+
+def _msgs(*pairs):
+    return {"messages": [{"role": r, "content": c} for r, c in pairs]}
+
+
+BAD_ROWS = [
+    ("two user turns in a row", [_msgs(("user", "a"), ("user", "b"), ("assistant", "c"))],
+     "second user turn"),
+    ("empty assistant reply", [_msgs(("user", "a"), ("assistant", ""))], "empty assistant"),
+    ("whitespace assistant reply", [_msgs(("user", "a"), ("assistant", "  \n"))],
+     "empty assistant"),
+    ("assistant-first conversation", [_msgs(("assistant", "hi"), ("user", "a"),
+                                            ("assistant", "b"))], "before any user turn"),
+]
+
+
+@pytest.mark.parametrize("case,rows,needle", BAD_ROWS, ids=[c for c, _, _ in BAD_ROWS])
+def test_bad_rows_name_file_and_line(tmp_path, case, rows, needle):
+    from netft.data.chat import DataError
+    from netft.data.curation import read_source
+
+    f = tmp_path / "d.jsonl"
+    good = json.dumps(_msgs(("user", "q"), ("assistant", "a")))
+    f.write_text(good + "\n" + "\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_source(f)
+    assert f"{f}:2" in str(e.value) and needle in str(e.value)
+    record(f"data: {case}", "refused (exit 2)", str(e.value), "nothing started")
+
+
+def test_non_utf8_data_names_line(tmp_path):
+    from netft.data.chat import DataError
+    from netft.data.curation import read_source
+
+    f = tmp_path / "d.jsonl"
+    good = json.dumps(_msgs(("user", "q"), ("assistant", "a")))
+    f.write_bytes((good + "\n").encode() + json.dumps(_msgs(("user", "caf\u00e9"), (
+        "assistant", "x")), ensure_ascii=False).encode("latin-1") + b"\n")
+    with pytest.raises(DataError) as e:
+        read_source(f)
+    assert f"{f}:2" in str(e.value) and "UTF-8" in str(e.value)
+    record("data: Latin-1 (non-UTF-8) line", "refused (exit 2)", str(e.value), "nothing started")
+
+
+@pytest.mark.parametrize("name", ["dir.jsonl", "plaindir"])
+def test_directory_as_data_file(tmp_path, name):
+    from netft.data.chat import DataError
+    from netft.data.curation import read_source
+
+    d = tmp_path / name
+    d.mkdir()
+    with pytest.raises(DataError, match="directory") as e:
+        read_source(d)
+    record(f"data: a directory ({name}) given as a data file", "refused (exit 2)", str(e.value),
+           "nothing started")

@@ -28,6 +28,10 @@ def read_source(path: str | Path) -> list[dict]:
     if path.suffix == ".parquet" or path.is_dir():
         if not path.exists():
             raise DataError(f"{path}: not found (check data.*_files)")
+        if path.is_dir() and not (path / "dataset_info.json").exists():
+            raise DataError(f"{path}: is a directory but not a saved datasets directory (no "
+                            "dataset_info.json); name the .jsonl/.parquet files inside it in "
+                            "data.*_files")
         import datasets
 
         ds = (datasets.Dataset.from_parquet(str(path)) if path.suffix == ".parquet"
