@@ -10,14 +10,17 @@ only rank 0 writes files / W&B. Every rank runs every line below.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import math
+import os
 import random
 import signal
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -25,7 +28,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from netft import checkpoint, distributed
+from netft import checkpoint, distributed, rundir
+from netft import resume as resume_check
 from netft.config import ConfigError, to_plain, validate
 from netft.data.chat import IGNORE, DataError
 from netft.data.batching import collate, plan_epoch, rank_share
@@ -40,7 +44,7 @@ from netft.models.load import (apply_method, count_params, load_model, load_toke
                                pick_attention, resolve_path)
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
-from netft.parallel.engine import build_engine, parameter_share
+from netft.parallel.engine import NonFiniteGradError, build_engine, parameter_share
 from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_memory_gb
 from netft.tracking import start as start_tracking
 
@@ -171,11 +175,25 @@ def read_jsonl(path: Path) -> list[dict]:
 PREEMPTED_EXIT = 0  # slurm/train.sh requeues the job itself after a preemption save
 
 
+def preempted_exit_code(signum: int | None) -> int:
+    """0 under Slurm (train.sh requeues); elsewhere 128+signal, so a stopped run never looks
+    like a finished one to a shell or a scheduler."""
+    if os.environ.get("SLURM_JOB_ID") or signum is None:
+        return PREEMPTED_EXIT
+    return 128 + signum
+
+
 def preemption_flag() -> threading.Event:
     """Set by SIGUSR1 (Slurm's --signal warning) or SIGTERM; checked at step boundaries."""
     flag = threading.Event()
+    flag.signum = None
+
+    def handler(signum, _frame):
+        flag.signum = signum
+        flag.set()
+
     for sig in (signal.SIGUSR1, signal.SIGTERM):
-        signal.signal(sig, lambda *_: flag.set())
+        signal.signal(sig, handler)
     return flag
 
 
@@ -190,6 +208,22 @@ def find_resume(cfg, run_dir: Path) -> Path | None:
     return path
 
 
+def check_resume(path: Path, cfg, fingerprint: dict) -> None:
+    """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
+    (it would skip or repeat rows, or silently keep the old lr), unless forced."""
+    saved = checkpoint.read_manifest(path).get("run", {})
+    diffs = resume_check.differences(saved, fingerprint)
+    if diffs and not cfg.train.resume_force:
+        raise ConfigError(
+            f"resuming {path} with a different config: {'; '.join(diffs)}. Restore those "
+            "settings, start a new run_dir (or train.resume=never), or set "
+            "train.resume_force=true to continue anyway (optimizer state and data position "
+            "come from the checkpoint)")
+
+
+_LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released at any exit
+
+
 def run(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- setup
     validate(cfg)  # impossible combinations fail here, before any model is loaded
@@ -198,9 +232,20 @@ def run(cfg: DictConfig) -> dict:
     # tqdm.write keeps log lines and the progress bar from tearing each other apart.
     say = (lambda msg: tqdm.write(str(msg))) if info.is_main else (lambda *a, **k: None)
     run_dir = Path(cfg.run_dir)
+    problem = None
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+        try:
+            rundir.prepare(run_dir)
+            _LOCK[0] = rundir.acquire(run_dir)
+            for line in checkpoint.repair(run_dir):  # what a kill mid-save left behind
+                say(f"[netft] checkpoints: {line}")
+            rundir.write_config(run_dir, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+        except ConfigError as e:
+            problem = e
+    # Every rank stops when rank 0 cannot own the run dir (no rank waits in a collective).
+    if distributed.all_reduce_sum(1.0 if problem else 0.0, info):
+        raise problem or ConfigError("rank 0 could not set up run_dir (see its error)")
+    fingerprint = resume_check.fingerprint(cfg, info.world)
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
 
@@ -240,18 +285,19 @@ def run(cfg: DictConfig) -> dict:
     step, tokens_seen, history, start_epoch, skip, loss = 0, 0, [], 0, 0, None
     resume_from = find_resume(cfg, run_dir)
     if resume_from is not None:
+        check_resume(resume_from, cfg, fingerprint)
         loop = checkpoint.load(engine, resume_from, info)
         step, tokens_seen, history = loop["step"], loop["tokens"], loop["history"]
         start_epoch, skip = loop["epoch"], loop["step_in_epoch"]
         say(f"[netft] resumed from {resume_from} (step {step}, epoch {start_epoch + 1})")
-        if info.is_main:
-            tracker.truncate_after(step)
+    if info.is_main:  # rows a killed attempt logged past the checkpoint (or a torn last line)
+        tracker.truncate_after(step, {h["step"] for h in history} if resume_from else set())
     stop = preemption_flag()
 
     def save_checkpoint(epoch: int, step_in_epoch: int) -> None:
         checkpoint.save(engine, run_dir, {"step": step, "epoch": epoch, "tokens": tokens_seen,
                                           "step_in_epoch": step_in_epoch, "history": history},
-                        info, keep=cfg.train.keep_checkpoints)
+                        info, keep=cfg.train.keep_checkpoints, run=fingerprint)
 
     general_ex = (general_examples(tokenizer, cfg.eval.general_max_tokens)
                   if cfg.eval.general_ppl else [])
@@ -274,21 +320,31 @@ def run(cfg: DictConfig) -> dict:
                disable=not info.is_main, mininterval=1)
     engine.module.train()
     for epoch in range(start_epoch, cfg.train.epochs):
+        stopped_at = None  # batch index where max_steps ended this epoch early
         for i, micro_batches in enumerate(plans[epoch]):
             if i < skip:  # already trained before the resume
                 continue
             if step >= total_steps:
+                stopped_at = i
                 break
             t0 = time.perf_counter()
             mine = rank_share(micro_batches, info.rank, info.world)
             batches = [task.collate_train(rows) for rows in mine]
             loss, stats = forward_backward(engine, batches, info, task.loss_fn)
-            if not math.isfinite(loss):  # before the update: the weights stay finite
+            what = f"loss is {loss}" if not math.isfinite(loss) else None
+            if what is None:
+                try:
+                    grad_norm = engine.step()  # raises before the update on a NaN/inf norm
+                except NonFiniteGradError as e:
+                    what = f"the gradient norm is {e.norm} (loss {loss:.4f})"
+            if what:  # the weights stay finite: no update was applied
+                # Every saved checkpoint passed a finite-parameter check, so this one is good.
+                good = checkpoint.latest(run_dir)
                 raise FloatingPointError(
-                    f"loss is {loss} at step {step + 1} (epoch {epoch + 1}); lower train.lr "
-                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
-                    f"good checkpoint is {checkpoint.latest(run_dir)}.")
-            grad_norm = engine.step()
+                    f"{what} at step {step + 1} (epoch {epoch + 1}); lower train.lr (now "
+                    f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
+                    + (f"The last good checkpoint is {good}; it resumes automatically."
+                       if good else "No checkpoint was saved yet."))
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
             tokens_seen += step_tokens
@@ -312,7 +368,8 @@ def run(cfg: DictConfig) -> dict:
             if preempted:
                 say(f"[netft] preempted: checkpoint saved at step {step}; exiting for requeue")
                 distributed.teardown(info)
-                sys.exit(PREEMPTED_EXIT)
+                rundir.release(_LOCK[0])
+                sys.exit(preempted_exit_code(stop.signum))
         skip = 0
 
         # ---------------------------------------------------------- evaluate
@@ -322,7 +379,11 @@ def run(cfg: DictConfig) -> dict:
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
                 save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
-        if cfg.train.save_every_epoch:
+        if stopped_at is not None and cfg.train.save_every_epoch:
+            # A max_steps stop is not an epoch end: a later resume with a higher max_steps
+            # continues this epoch instead of skipping the rest of it.
+            save_checkpoint(epoch, stopped_at)
+        elif cfg.train.save_every_epoch:
             save_checkpoint(epoch + 1, 0)
         if should_stop(history, cfg.eval.early_stopping_patience):
             say(f"[netft] early stopping: validation loss has not improved for "
@@ -358,6 +419,7 @@ def run(cfg: DictConfig) -> dict:
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")
     distributed.teardown(info)
+    rundir.release(_LOCK[0])
     return summary
 
 
@@ -365,13 +427,61 @@ def run(cfg: DictConfig) -> dict:
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+# Failures a user causes and fixes (config, data, model folder, environment, disk): one line
+# naming the key/file and the fix, exit 2. A traceback only with NETFT_DEBUG=1.
+USER_ERRORS = (ConfigError, DataError, FloatingPointError, checkpoint.CheckpointError)
+USER_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM)
+
+
+def user_error_line(e: BaseException) -> str | None:
+    """The one-line message for a user-caused failure, or None for a bug (keep traceback)."""
+    if isinstance(e, OSError) and not isinstance(e, USER_ERRORS):
+        if e.errno not in USER_OS_ERRNOS:
+            return None
+        where = f"{e.filename}: " if e.filename else ""
+        msg = f"{where}{e.strerror or e}"
+    elif isinstance(e, USER_ERRORS):
+        msg = str(e)
+    else:
+        return None
+    return "netft-train: error: " + " ".join(msg.split())
+
+
+def _remove_stray_hydra_dir(cfg: DictConfig) -> None:
+    """With run_dir=... given, Hydra still creates outputs/<date>/<time>/.hydra; remove it."""
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        out = Path(HydraConfig.get().runtime.output_dir).resolve()
+        if out == Path(cfg.run_dir).resolve() or not out.exists():
+            return
+        if {p.name for p in out.iterdir()} <= {".hydra", "train.log"}:
+            shutil.rmtree(out)
+            for parent in out.parents:  # outputs/<date>/ when now empty
+                if parent == Path.cwd() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    except Exception:  # noqa: BLE001 - tidying must never hide the run's own outcome
+        pass
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except (ConfigError, DataError, FloatingPointError) as e:  # the message, not a traceback
-        print(f"netft-train: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
+        line = user_error_line(e)
+        if line is None:
+            raise
+        if os.environ.get("NETFT_DEBUG") == "1":
+            traceback.print_exc()
+        print(line, file=sys.stderr)
         sys.exit(2)
+    finally:
+        rundir.release(_LOCK[0])
+        _remove_stray_hydra_dir(cfg)
 
 
 def main() -> None:
