@@ -39,7 +39,7 @@ def fingerprint(cfg, world: int) -> dict:
 
     def get(key):
         v = OmegaConf.select(cfg, key)
-        return OmegaConf.to_container(v) if OmegaConf.is_config(v) else v
+        return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
     out = {"world": world}
     out.update({k: get(k) for k in GEOMETRY + OPTIMIZER})

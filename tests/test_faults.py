@@ -349,3 +349,45 @@ def test_directory_as_data_file(tmp_path, name):
         read_source(d)
     record(f"data: a directory ({name}) given as a data file", "refused (exit 2)", str(e.value),
            "nothing started")
+
+
+# ---------------------------------------------------------------- review sheets
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
+            "\tx", "\r=1"]
+
+
+def test_review_csv_neutralises_formulas(tmp_path):
+    """Issue 17 item 5: answers starting with = + - @ tab CR must not be live formulas."""
+    import csv
+
+    from netft.eval.review import export_review, import_review
+    from netft.data.curation import read_sources
+
+    rows = read_sources([str(ROOT / "netft/assets/data/netops/test.jsonl")])[:len(FORMULAS)]
+    out = export_review(rows, FORMULAS, tmp_path, n=len(rows))
+    with open(out["csv"], newline="", encoding="utf-8") as fh:
+        cells = [c for rec in csv.reader(fh) for c in rec]
+    live = [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert not live, live
+    assert sum(c.startswith("'") for c in cells) >= len(FORMULAS)
+    assert import_review(out["csv"])["overall"]["n_reviewed"] == 0
+    record("review.csv: model answers starting with = + - @ tab CR", "written as text ('=...)",
+           "cells prefixed with an apostrophe", "no formula runs in a spreadsheet")
+
+
+@pytest.mark.parametrize("variant", ["excel-bom", "latin-1", "200KB-field"])
+def test_review_import_tolerates_real_sheets(tmp_path, variant):
+    from netft.eval.review import COLUMNS, import_review
+
+    comment = "x" * 200_000 if variant == "200KB-field" else "très bien"
+    rec = ["a1", "bgp", "p", "ans", "ref", "", "4", "yes", comment]
+    text = ",".join(COLUMNS) + "\r\n" + ",".join(f'"{c}"' for c in rec) + "\r\n"
+    raw = {"excel-bom": b"\xef\xbb\xbf" + text.encode("utf-8"),
+           "latin-1": text.encode("latin-1"),
+           "200KB-field": text.encode("utf-8")}[variant]
+    f = tmp_path / "review.csv"
+    f.write_bytes(raw)
+    got = import_review(f)
+    assert got["overall"]["n_reviewed"] == 1 and got["overall"]["mean_score"] == 4
+    record(f"netft review import: {variant} sheet", "imported (exit 0)", "", "all reviews")
