@@ -391,3 +391,178 @@ def test_review_import_tolerates_real_sheets(tmp_path, variant):
     got = import_review(f)
     assert got["overall"]["n_reviewed"] == 1 and got["overall"]["mean_score"] == 4
     record(f"netft review import: {variant} sheet", "imported (exit 0)", "", "all reviews")
+
+
+# ---------------------------------------------------------------- NaN gradients
+
+def test_nan_gradient_norm_stops_before_the_update(tiny_path):
+    """Issue 17 item 2: a finite loss with a NaN gradient must not reach the weights."""
+    from conftest import compose
+    from netft.models.load import apply_method, load_model
+    from netft.parallel.engine import build_torch_engine
+
+    cfg = compose(["run_dir=/tmp/x", "method=full"])
+    model = apply_method(load_model(str(tiny_path), cfg.model, cfg.method, torch.device("cpu")),
+                         cfg.method)
+    engine = build_torch_engine(model, cfg, DistInfo(), total_steps=10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ids = torch.tensor([[1, 2, 3, 4]])
+    loss = model(input_ids=ids, labels=ids).loss
+    assert torch.isfinite(loss)
+    engine.backward(loss)
+    next(p for p in model.parameters() if p.grad is not None).grad.view(-1)[0] = float("nan")
+    with pytest.raises(FloatingPointError) as e:
+        engine.step()
+    for k, v in model.state_dict().items():
+        assert torch.isfinite(v).all(), k
+        torch.testing.assert_close(v, before[k], msg=k)
+    record("NaN gradient with a finite loss", "FloatingPointError before the update (exit 2)",
+           str(e.value), "weights unchanged and finite; checkpoints untouched")
+
+
+# ---------------------------------------------------------------- whole runs (netft-train)
+
+FAST = ["model=tiny", "method=lora", "train.epochs=1", "train.micro_batch_size=1",
+        "train.max_length=128", "logger=none", "eval.domain=false", "eval.general_ppl=false",
+        "eval.val_before_training=false", "eval.val_every_epoch=false"]
+
+
+def netft(*overrides, timeout=300, **kw):
+    import subprocess
+
+    from conftest import netft_train_cmd
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SLURM_JOB_ID", None)
+    return subprocess.run(netft_train_cmd(*FAST, *overrides), cwd=kw.pop("cwd", ROOT),
+                          capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def one_error_line(proc) -> str:
+    """The run failed the netft way: exit 2, one `netft-train: error:` line, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("netft-train: error:")]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    return lines[0]
+
+
+def loop_of(ckpt: Path) -> dict:
+    return torch.load(ckpt / "trainer-rank0.pt", weights_only=True)["loop"]
+
+
+def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_path):
+    """Issue 17 items 3 and 8: a max_steps stop is not an epoch end; a resume with another lr,
+    micro-batch size or data file is refused with the differences; config.yaml history kept;
+    a torn metrics line does not break the resume."""
+    run = tmp_path / "run"
+    proc = netft("train.max_steps=2", f"run_dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = checkpoint.latest(run)
+    state = loop_of(first)
+    assert (state["epoch"], state["step_in_epoch"]) == (0, 2), state
+
+    changed_data = tmp_path / "train.jsonl"
+    src = ROOT / "netft/assets/data/netops/train.jsonl"
+    changed_data.write_text(src.read_text().replace("router", "switch", 1))
+    for override, needle in (("train.lr=1e-3", "train.lr"),
+                             ("train.micro_batch_size=2", "train.micro_batch_size"),
+                             (f"data.train_files=[{changed_data}]", "data.train_files")):
+        proc = netft("train.max_steps=4", override, f"run_dir={run}")
+        line = one_error_line(proc)
+        assert needle in line and "resume_force" in line, line
+        assert checkpoint.latest(run) == first
+        record(f"resume with changed {needle}", "refused (exit 2)", line,
+               "checkpoint, metrics; earlier config.yaml as config.prev-N.yaml")
+    assert (run / "config.prev-1.yaml").exists()
+
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 3, "train/lo')  # a kill in the middle of a write
+    proc = netft("train.max_steps=4", f"run_dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = loop_of(checkpoint.latest(run))
+    assert (state["step"], state["epoch"], state["step_in_epoch"]) == (4, 0, 4), state
+    steps = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4], steps
+    record("torn last line in metrics.jsonl, then resume", "resumed (exit 0)", "",
+           "metrics deduplicated by step; torn line kept in metrics.prev-N.jsonl")
+    record("raise train.max_steps after a max_steps stop", "continued the same epoch (exit 0)",
+           "", "epoch position (step_in_epoch 2 -> 4)")
+
+    proc = netft("train.max_steps=5", "train.lr=1e-3", "train.resume_force=true",
+                 f"run_dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert loop_of(checkpoint.latest(run))["step"] == 5
+    record("changed lr with train.resume_force=true", "resumed (exit 0)", "", "everything")
+
+
+def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
+    """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
+    SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""
+    import subprocess
+    import time
+
+    from conftest import netft_train_cmd
+
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SLURM_JOB_ID", None)
+    first = subprocess.Popen(netft_train_cmd(*FAST, "train.max_steps=400", f"run_dir={run}"),
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists():
+        assert first.poll() is None, first.stderr.read()[-2000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    second = netft("train.max_steps=400", f"run_dir={run}")
+    line = one_error_line(second)
+    assert f"pid {first.pid}" in line and "in use" in line, line
+    record("a second run on a run dir in use", "refused (exit 2)", line,
+           "the first run, untouched")
+
+    first.send_signal(signal.SIGTERM)
+    rc = first.wait(timeout=120)
+    assert rc == 128 + signal.SIGTERM, (rc, first.stderr.read()[-2000:])
+    saved = checkpoint.latest(run)
+    assert saved is not None
+    record("SIGTERM mid-run outside Slurm", f"checkpoint saved, exit {rc}", "preempted: "
+           "checkpoint saved", "a checkpoint at the current step")
+
+    # A SIGKILLed run leaves its lock behind; the next run sees the pid is gone and goes on.
+    (run / ".netft.lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 2**22 + 7,
+                                                 "since": 0}))
+    proc = netft(f"train.max_steps={loop_of(saved)['step'] + 1}", f"run_dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"resumed from {saved}" in proc.stdout
+    assert not (run / ".netft.lock").exists()
+    record("stale lock of a killed run (same host, dead pid)", "taken over (exit 0)", "",
+           "resumed from the newest checkpoint")
+
+
+def test_user_errors_are_one_line(tmp_path, tiny_path):
+    """Issue 17 item 10: launch, read-only run dir, data and crafted-checkpoint errors are one
+    line on stderr with exit 2 (a traceback only with NETFT_DEBUG=1)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    bad_data = tmp_path / "bad.jsonl"
+    bad_data.write_bytes(b'{"messages": [{"role": "user", "content": "caf\xe9"}, '
+                         b'{"role": "assistant", "content": "x"}]}\n')
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil" / "step-00000001"
+    _payload_checkpoint(evil, marker)
+    cases = [
+        ("parallel=fsdp2 as one plain process", ["parallel=fsdp2"], "torchrun"),
+        ("run_dir not writable", [f"run_dir={blocker}/run"], "not writable"),
+        ("non-UTF-8 data file", [f"data.train_files=[{bad_data}]"], f"{bad_data}:1"),
+        ("crafted checkpoint as train.resume", [f"train.resume={evil}"], "MANIFEST"),
+        ("missing model folder", ["model.name_or_path=./no-such-model"], "no such folder"),
+    ]
+    for n, (case, overrides, needle) in enumerate(cases):
+        if not any(o.startswith("run_dir=") for o in overrides):
+            overrides = [*overrides, f"run_dir={tmp_path / f'run{n}'}"]
+        proc = netft(*overrides)
+        line = one_error_line(proc)
+        assert needle in line, line
+        assert not marker.exists()
+        record(f"netft-train: {case}", "exit 2", line, "nothing changed; no code executed")
