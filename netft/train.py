@@ -226,6 +226,9 @@ _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released a
 
 def run(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- setup
+    # First thing: a SIGUSR1/SIGTERM during the (long) setup is remembered, not fatal; the
+    # first step boundary then checkpoints and exits.
+    stop = preemption_flag()
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     info = distributed.setup(cfg.parallel.backend)
     print(distributed.announce(info), flush=True)
@@ -292,7 +295,6 @@ def run(cfg: DictConfig) -> dict:
         say(f"[netft] resumed from {resume_from} (step {step}, epoch {start_epoch + 1})")
     if info.is_main:  # rows a killed attempt logged past the checkpoint (or a torn last line)
         tracker.truncate_after(step, {h["step"] for h in history} if resume_from else set())
-    stop = preemption_flag()
 
     def save_checkpoint(epoch: int, step_in_epoch: int) -> None:
         checkpoint.save(engine, run_dir, {"step": step, "epoch": epoch, "tokens": tokens_seen,
