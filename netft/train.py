@@ -221,6 +221,34 @@ def check_resume(path: Path, cfg, fingerprint: dict) -> None:
             "come from the checkpoint)")
 
 
+def load_for_training(model_path, cfg, info):
+    """Tokenizer + model with the method applied; a model folder that cannot serve a chat
+    fine-tune fails in one line naming the key (the library's message kept in it)."""
+    name = cfg.model.name_or_path
+    try:
+        tokenizer = load_tokenizer(model_path, cfg.model)
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"model.name_or_path={name}: cannot load its tokenizer "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the folder "
+                          "needs tokenizer.json or tokenizer.model + tokenizer_config.json") from e
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
+                          "an instruction-tuned model or add chat_template.jinja to the folder")
+    try:
+        model = load_model(model_path, cfg.model, cfg.method, info.device)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model.name_or_path={name}: cannot load the model "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
+    try:
+        model = apply_method(model, cfg.method)
+    except ValueError as e:
+        if "arget modules" not in str(e):
+            raise
+        raise ConfigError(f"method.target_modules={cfg.method.target_modules}: "
+                          f"{str(e).splitlines()[0][:300]} (or use all-linear)") from e
+    return tokenizer, model
+
+
 _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released at any exit
 
 
@@ -257,8 +285,7 @@ def run(cfg: DictConfig) -> dict:
         from netft.parallel.zero3 import before_model_load
 
         before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
-    tokenizer = load_tokenizer(model_path, cfg.model)
-    model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
+    tokenizer, model = load_for_training(model_path, cfg, info)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
         f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "

@@ -551,12 +551,25 @@ def test_user_errors_are_one_line(tmp_path, tiny_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil" / "step-00000001"
     _payload_checkpoint(evil, marker)
+    import shutil
+
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tiny_path, no_template)
+    (no_template / "chat_template.jinja").unlink()
+    cfg_file = no_template / "tokenizer_config.json"
+    tc = json.loads(cfg_file.read_text())
+    tc.pop("chat_template", None)
+    cfg_file.write_text(json.dumps(tc))
     cases = [
         ("parallel=fsdp2 as one plain process", ["parallel=fsdp2"], "torchrun"),
         ("run_dir not writable", [f"run_dir={blocker}/run"], "not writable"),
         ("non-UTF-8 data file", [f"data.train_files=[{bad_data}]"], f"{bad_data}:1"),
         ("crafted checkpoint as train.resume", [f"train.resume={evil}"], "MANIFEST"),
         ("missing model folder", ["model.name_or_path=./no-such-model"], "no such folder"),
+        ("model folder without a chat template", [f"model.name_or_path={no_template}"],
+         "chat template"),
+        ("typo in method.target_modules", ["method.target_modules=[q_projx]"],
+         "method.target_modules"),
     ]
     for n, (case, overrides, needle) in enumerate(cases):
         if not any(o.startswith("run_dir=") for o in overrides):
