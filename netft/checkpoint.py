@@ -31,6 +31,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from torch.distributed.checkpoint.api import CheckpointException
 
 from netft.distributed import DistInfo, all_reduce_sum, barrier
 
@@ -39,6 +40,10 @@ MANIFEST = "MANIFEST.json"
 FORMAT = "netft-checkpoint/1"
 # Files of ours that the manifest does not list (it cannot list itself).
 UNLISTED = {"COMPLETE", MANIFEST}
+
+
+DISK_FULL_SIGNS = ("inline_container", "unexpected pos", "No space", "Errno 28",
+                   "Disk quota")
 
 
 class CheckpointError(RuntimeError):
@@ -285,13 +290,15 @@ def save(engine, run_dir: Path, loop_state: dict, info: DistInfo, keep: int,
                             "cuda": torch.cuda.get_rng_state_all()
                             if torch.cuda.is_available() else []}},
                    tmp / f"trainer-rank{info.rank}.pt")
-    except (OSError, RuntimeError) as e:
-        # Disk full shows up as OSError or as torch's "[enforce fail at inline_container.cc]
-        # unexpected pos"; anything else is a bug and keeps its traceback.
-        if isinstance(e, RuntimeError) and not any(
-                s in str(e) for s in ("inline_container", "unexpected pos", "No space")):
+    except (OSError, RuntimeError, CheckpointException) as e:
+        # Disk full shows up as OSError, as torch's "[enforce fail at inline_container.cc:672]
+        # unexpected pos", or wrapped in DCP's CheckpointException (a BaseException); anything
+        # else is a bug and keeps its traceback.
+        if not isinstance(e, OSError) and not any(s in str(e) for s in DISK_FULL_SIGNS):
             raise
-        problem = (f"writing checkpoint {tmp} failed ({str(e).splitlines()[0][:200]}; "
+        why = next((ln.strip() for ln in str(e).splitlines() if any(
+            s in ln for s in DISK_FULL_SIGNS)), str(e).splitlines()[0] if str(e) else repr(e))
+        problem = (f"writing checkpoint {tmp} failed ({why[:200]}; "
                    f"{shutil.disk_usage(root).free / 2**20:,.1f} MiB free there); free space "
                    "or set run_dir elsewhere")
     # Every rank learns of a failure on any rank, so none waits in a barrier forever.

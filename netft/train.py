@@ -506,7 +506,8 @@ def _hydra_main(cfg: DictConfig) -> None:
             raise
         if os.environ.get("NETFT_DEBUG") == "1":
             traceback.print_exc()
-        print(line, file=sys.stderr)
+        # On a line of its own even when a progress bar was drawn last.
+        print("\n" + line, file=sys.stderr)
         sys.exit(2)
     finally:
         rundir.release(_LOCK[0])

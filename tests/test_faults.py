@@ -600,6 +600,50 @@ def test_tiny_cache_is_validated_by_loading(tmp_path, tiny_path, damage):
     record(f"tiny-model cache with marker but {damage}", "rebuilt", "", "a loadable cache")
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of a few MiB (needs root); the test is skipped where it cannot be mounted."""
+    import subprocess
+
+    mounts = []
+
+    def make(size_kib: int) -> Path:
+        d = tmp_path / f"disk{len(mounts)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(d)],
+                           capture_output=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        mounts.append(d)
+        return d
+    yield make
+    for d in mounts:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def test_disk_full_on_a_real_small_disk(small_disk, tiny_path):
+    """Issue 17 item 9 on a real full disk: the first save fails mid-write (one line naming the
+    path, no .tmp left); with room for one checkpoint, the next save is refused before writing
+    and the saved one stays intact."""
+    full = small_disk(1024)
+    proc = netft("train.max_steps=2", "train.save_every_steps=1", f"run_dir={full}/run")
+    line = one_error_line(proc)
+    assert "checkpoint" in line and "free" in line and str(full) in line, line
+    assert not list((full / "run" / "checkpoints").glob(".tmp-*"))
+    record("disk full during the first checkpoint (1 MiB tmpfs)", "exit 2", line,
+           "run dir; no partial .tmp dir")
+
+    one = small_disk(6 * 1024)
+    proc = netft("train.max_steps=2", "train.save_every_steps=1", f"run_dir={one}/run")
+    line = one_error_line(proc)
+    assert "needed" in line and "checkpoints" in line, line
+    saved = checkpoint.latest(one / "run")
+    assert saved is not None and saved.name == "step-00000001"
+    checkpoint.verify(saved)
+    record("disk with room for one checkpoint (6 MiB tmpfs)", "exit 2 before writing the second",
+           line, "step 1 checkpoint, verified by hash")
+
+
 # ---------------------------------------------------------------- the table (runs last)
 
 def test_write_reliability_table():
