@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast reliability clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -32,6 +32,10 @@ test: setup
 # Unit tests only (no end-to-end training runs).
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# The fault-injection suite; rewrites docs/reliability.md from the cases it ran.
+reliability: setup
+	NETFT_WRITE_RELIABILITY=1 $(PY) -m pytest -q -ra -m faults tests/test_faults.py
 
 clean:
 	rm -rf outputs multirun .pytest_cache
