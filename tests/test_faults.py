@@ -88,49 +88,98 @@ def _kill_at(n_events: int, files: tuple[str, ...]):
     return tracer, count
 
 
-def _child_save(run_dir: Path, n_events: int | None) -> int:
+class RealEngine:
+    """The tiny model's LoRA engine (torch DCP files), its weights set to one value."""
+    cache: dict = {}
+
+    def __new__(cls, value: float):
+        if "engine" not in cls.cache:
+            from conftest import compose
+            from netft.models.load import apply_method, load_model, resolve_path
+            from netft.parallel.engine import build_torch_engine
+
+            cfg = compose(["run_dir=/tmp/x", "method=lora"])
+            model = apply_method(load_model(resolve_path(cfg.model), cfg.model, cfg.method,
+                                            torch.device("cpu")), cfg.method)
+            cls.cache["engine"] = build_torch_engine(model, cfg, DistInfo(), total_steps=10)
+        eng = cls.cache["engine"]
+        with torch.no_grad():
+            for p in eng.model.parameters():
+                if p.requires_grad:
+                    p.fill_(value)
+        eng.value = lambda: float(next(p for p in eng.model.parameters()
+                                       if p.requires_grad).detach().view(-1)[0])
+        return eng
+
+
+def _child_save(run_dir: Path, n_events: int | None, make=FakeEngine) -> int:
     """Fork: re-save step 4 with value 4.5, then save step 6 (pruning), killed at event n."""
     pid = os.fork()
     if pid == 0:  # child
         try:
             tracer, count = _kill_at(n_events or 10**9, ("checkpoint.py", "shutil.py"))
             sys.settrace(tracer)
-            eng = FakeEngine(4.5)
+            eng = make(4.5)
             checkpoint.save(eng, run_dir, loop(4), DistInfo(), keep=2)
-            eng6 = FakeEngine(6.0)
+            eng6 = make(6.0)
             checkpoint.save(eng6, run_dir, loop(6), DistInfo(), keep=2)
             sys.settrace(None)
             Path(run_dir / "events").write_text(str(count[0]))
         finally:
             os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    return status
+    import time
+
+    deadline = time.time() + 120
+    while True:  # a child that hangs is a failure, not a stuck test
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"a save in {run_dir} hung for 120 s")
+        time.sleep(0.05)
 
 
-def _prepare(run_dir: Path) -> None:
+def _prepare(run_dir: Path, make=FakeEngine) -> None:
     for step, value in ((2, 2.0), (4, 4.0)):
-        checkpoint.save(FakeEngine(value), run_dir, loop(step), DistInfo(), keep=2)
+        checkpoint.save(make(value), run_dir, loop(step), DistInfo(), keep=2)
 
 
-def test_sigkill_at_every_point_of_a_resave_leaves_a_loadable_checkpoint(tmp_path):
+@pytest.mark.parametrize("engine_kind,n_offsets", [("fake", 40), ("dcp-lora", 12)])
+def test_sigkill_at_every_point_of_a_resave_leaves_a_loadable_checkpoint(tmp_path, tiny_path,
+                                                                          engine_kind,
+                                                                          n_offsets):
     """Issue 17 item 1: a kill while replacing step-N must never leave a run that cannot
     resume. The kill lands on each of many line offsets inside save() (and shutil's rmtree),
-    covering the re-save of an existing step and a save that prunes old checkpoints."""
+    covering the re-save of an existing step and a save that prunes old checkpoints; once with
+    a two-file fake engine (every offset), once with the tiny model's real DCP shards."""
+    make = FakeEngine if engine_kind == "fake" else RealEngine
+    # Forked children must not inherit a busy OpenMP pool (a child can hang in it).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _kill_everywhere(tmp_path, make, engine_kind, n_offsets)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _kill_everywhere(tmp_path, make, engine_kind, n_offsets):
     probe = tmp_path / "probe"
-    _prepare(probe)
-    _child_save(probe, None)
+    _prepare(probe, make)
+    _child_save(probe, None, make)
     total = int((probe / "events").read_text())
     assert total > 50
-    offsets = sorted(set(range(1, total, max(1, total // 40))) | {total - 1})
+    offsets = sorted(set(range(1, total, max(1, total // n_offsets))) | {total - 1})
     failures = []
     for n in offsets:
         run_dir = tmp_path / f"k{n}"
-        _prepare(run_dir)
-        status = _child_save(run_dir, n)
+        _prepare(run_dir, make)
+        status = _child_save(run_dir, n, make)
         assert os.WIFSIGNALED(status), f"offset {n}: the child was not killed"
         getattr(checkpoint, "repair", lambda d: None)(run_dir)
         newest = checkpoint.latest(run_dir)
-        eng = FakeEngine(0.0)
+        eng = make(0.0)
         try:
             state = checkpoint.load(eng, newest, DistInfo())
             expect = {2: (2.0,), 4: (4.0, 4.5), 6: (6.0,)}[state["step"]]
@@ -138,7 +187,7 @@ def test_sigkill_at_every_point_of_a_resave_leaves_a_loadable_checkpoint(tmp_pat
         except Exception as e:  # noqa: BLE001 - the test reports every offset that fails
             failures.append(f"offset {n}/{total}: {newest}: {type(e).__name__}: {e}"[:300])
     record(f"SIGKILL inside checkpoint saves incl. a re-save of an existing step "
-           f"({len(offsets)} offsets of {total})", f"{len(offsets) - len(failures)} resumed",
+           f"({engine_kind} engine; {len(offsets)} offsets of {total} lines)", f"{len(offsets) - len(failures)} resumed",
            "; ".join(failures[:2]) or "(killed; resume picks the newest complete checkpoint)",
            "newest complete checkpoint, finite, loads")
     assert not failures, "\n".join(failures)
