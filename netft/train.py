@@ -372,8 +372,11 @@ def run(cfg: DictConfig) -> dict:
                 raise FloatingPointError(
                     f"{what} at step {step + 1} (epoch {epoch + 1}); lower train.lr (now "
                     f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
-                    + (f"The last good checkpoint is {good}; it resumes automatically."
-                       if good else "No checkpoint was saved yet."))
+                    + (f"The newest checkpoint (all values finite, but possibly already "
+                       f"diverging) is {good}. Rerun with a lower train.lr and "
+                       "train.resume=never to start over, or train.resume=<an earlier "
+                       "checkpoint> train.resume_force=true." if good else
+                       "No checkpoint was saved yet; rerun with a lower train.lr."))
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
             tokens_seen += step_tokens

@@ -545,6 +545,32 @@ def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_pa
     record("changed lr with train.resume_force=true", "resumed (exit 0)", "", "everything")
 
 
+def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path):
+    """Issue 17 item 2 end to end: lr=1e6 gives a finite loss and a NaN gradient norm; the run
+    stops in one line, the checkpoint it names holds only finite values, and following the
+    advice (lower lr + resume_force) continues from it to the end."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    run = tmp_path / "run"
+    proc = netft("train.lr=1e6", "train.warmup_ratio=0", "train.max_steps=6",
+                 "train.save_every_steps=1", f"run_dir={run}")
+    line = one_error_line(proc)
+    assert "gradient norm is nan" in line or "loss is nan" in line, line
+    named = Path(line.split("diverging) is ")[1].split(". Rerun")[0])
+    assert named == checkpoint.latest(run)
+    dcp_to_torch_save(named / "state", tmp_path / "flat.pt")
+    flat = torch.load(tmp_path / "flat.pt", weights_only=True)["model"]
+    assert all(torch.isfinite(v).all() for v in flat.values())
+    record("lr=1e6: finite loss, NaN gradient norm", "exit 2 before the update", line,
+           "every checkpoint finite; the named one verified")
+    proc = netft("train.lr=1e-4", "train.warmup_ratio=0", "train.max_steps=3",
+                 "train.save_every_steps=1", "train.resume=never", f"run_dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert loop_of(checkpoint.latest(run))["step"] == 3
+    record("rerun as the NaN message advises (lower lr, resume=never)", "exit 0", "",
+           "trained to max_steps; old metrics in metrics.prev-N.jsonl")
+
+
 def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
     SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""
