@@ -192,6 +192,13 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=_step_of)
 
 
+def unsigned(run_dir: Path) -> list[Path]:
+    """COMPLETE checkpoints without a manifest (written by netft before manifests existed)."""
+    root = checkpoints_dir(run_dir)
+    return sorted((p for p in root.glob(f"{PREFIX}*") if (p / "COMPLETE").exists()
+                   and not (p / MANIFEST).exists()), key=_step_of) if root.exists() else []
+
+
 def latest(run_dir: Path) -> Path | None:
     done = complete_checkpoints(run_dir)
     return done[-1] if done else None
@@ -223,7 +230,10 @@ def repair(run_dir: Path) -> list[str]:
         shutil.rmtree(tmp, ignore_errors=True)
         done.append(f"removed the unfinished {tmp.name}")
     for p in sorted(root.glob(f"{PREFIX}*")):
-        if p.is_dir() and (why := quick_check(p)) is not None and (p / "COMPLETE").exists():
+        # Only a directory whose own manifest says files are missing is moved; one without a
+        # manifest (an older netft, or not ours) stays for find_unsigned() to report.
+        if (p.is_dir() and (p / MANIFEST).exists() and (p / "COMPLETE").exists()
+                and (why := quick_check(p)) is not None):
             # COMPLETE without its files: an interrupted delete. Keep it aside for inspection.
             bad = root / f".broken-{p.name}"
             shutil.rmtree(bad, ignore_errors=True)

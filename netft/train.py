@@ -201,7 +201,15 @@ def find_resume(cfg, run_dir: Path) -> Path | None:
     if cfg.train.resume == "never":
         return None
     if cfg.train.resume == "auto":
-        return checkpoint.latest(run_dir)
+        found = checkpoint.latest(run_dir)
+        old = checkpoint.unsigned(run_dir)
+        if old and (found is None or checkpoint._step_of(old[-1]) > checkpoint._step_of(found)):
+            # Never restart from scratch silently next to newer checkpoints we will not load.
+            raise ConfigError(
+                f"{old[-1]} has no MANIFEST.json (written by an older netft, or not by netft), "
+                "so netft will not unpickle it. If you trust it: python -m netft.checkpoint "
+                f"trust {old[-1]}; or start over with train.resume=never")
+        return found
     path = Path(cfg.train.resume).expanduser()
     if not (path / "COMPLETE").exists():
         raise ConfigError(f"train.resume={path}: not a complete netft checkpoint directory")

@@ -24,7 +24,10 @@ FAULT_ROWS: list[dict] = []
 
 
 def record(case: str, outcome: str, message: str, survived: str) -> None:
-    FAULT_ROWS.append({"case": case, "outcome": outcome, "message": message.strip()[:240],
+    import re
+
+    message = re.sub(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/\s]+", "<tmp>", message)
+    FAULT_ROWS.append({"case": case, "outcome": outcome, "message": message.strip()[:300],
                        "survived": survived})
 
 
@@ -571,6 +574,27 @@ def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path
            "trained to max_steps; old metrics in metrics.prev-N.jsonl")
 
 
+def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_path):
+    """A checkpoint of an older netft (no manifest) is neither loaded nor silently skipped."""
+    import subprocess
+
+    run = tmp_path / "run"
+    assert netft("train.max_steps=2", f"run_dir={run}").returncode == 0
+    ckpt = checkpoint.latest(run)
+    (ckpt / "MANIFEST.json").unlink()
+    line = one_error_line(netft("train.max_steps=3", f"run_dir={run}"))
+    assert "trust" in line and str(ckpt) in line, line
+    record("resume next to a checkpoint without a manifest (older netft)", "exit 2",
+           line, "the checkpoint, untouched")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "netft.checkpoint", "trust", str(ckpt)], check=True,
+                   env=env, capture_output=True)
+    proc = netft("train.max_steps=3", f"run_dir={run}")
+    assert proc.returncode == 0 and f"resumed from {ckpt}" in proc.stdout, proc.stderr[-2000:]
+    record("the same after `python -m netft.checkpoint trust DIR`", "resumed (exit 0)", "",
+           "everything")
+
+
 def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
     SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""
@@ -649,10 +673,12 @@ def test_user_errors_are_one_line(tmp_path, tiny_path):
     for n, (case, overrides, needle) in enumerate(cases):
         if not any(o.startswith("run_dir=") for o in overrides):
             overrides = [*overrides, f"run_dir={tmp_path / f'run{n}'}"]
-        proc = netft(*overrides)
+        proc = netft(*overrides, cwd=tmp_path)
         line = one_error_line(proc)
         assert needle in line, line
         assert not marker.exists()
+        # Hydra's own outputs/<date>/<time>/.hydra is not left behind when run_dir is given.
+        assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
         record(f"netft-train: {case}", "exit 2", line, "nothing changed; no code executed")
 
 
