@@ -606,7 +606,11 @@ def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SLURM_JOB_ID", None)
-    first = subprocess.Popen(netft_train_cmd(*FAST, "train.max_steps=400", f"run_dir={run}"),
+    # A constant schedule: the lr does not depend on max_steps, so the resumed run can be
+    # compared with a straight run of the same length.
+    sched = ["train.schedule=constant", "train.warmup_ratio=0"]
+    first = subprocess.Popen(netft_train_cmd(*FAST, *sched, "train.max_steps=400",
+                                             f"run_dir={run}"),
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True, env=env)
     deadline = time.time() + 120
@@ -631,12 +635,22 @@ def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     # A SIGKILLed run leaves its lock behind; the next run sees the pid is gone and goes on.
     (run / ".netft.lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 2**22 + 7,
                                                  "since": 0}))
-    proc = netft(f"train.max_steps={loop_of(saved)['step'] + 1}", f"run_dir={run}")
+    end = loop_of(saved)["step"] + 1
+    proc = netft(*sched, f"train.max_steps={end}", f"run_dir={run}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"resumed from {saved}" in proc.stdout
     assert not (run / ".netft.lock").exists()
+    straight = tmp_path / "straight"
+    assert netft(*sched, f"train.max_steps={end}", f"run_dir={straight}").returncode == 0
+    from safetensors.torch import load_file
+
+    a = load_file(next((straight / "final").glob("*.safetensors")))
+    b = load_file(next((run / "final").glob("*.safetensors")))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=1e-6, rtol=0, msg=k)
     record("stale lock of a killed run (same host, dead pid)", "taken over (exit 0)", "",
-           "resumed from the newest checkpoint")
+           "resumed from the newest checkpoint; final weights = an uninterrupted run's")
 
 
 def test_user_errors_are_one_line(tmp_path, tiny_path):
