@@ -263,8 +263,8 @@ _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released a
 def run(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- setup
     # First thing: a SIGUSR1/SIGTERM during the (long) setup is remembered, not fatal; the
-    # first step boundary then checkpoints and exits.
-    stop = preemption_flag()
+    # first step boundary then checkpoints and exits. main() installs it even earlier.
+    stop = _STOP[0] or preemption_flag()
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     info = distributed.setup(cfg.parallel.backend)
     print(distributed.announce(info), flush=True)
@@ -525,7 +525,11 @@ def _hydra_main(cfg: DictConfig) -> None:
         _remove_stray_hydra_dir(cfg)
 
 
+_STOP: list = [None]  # the preemption flag, installed by main() before Hydra composes
+
+
 def main() -> None:
+    _STOP[0] = preemption_flag()
     _hydra_main()
 
 
