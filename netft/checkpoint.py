@@ -226,6 +226,9 @@ def repair(run_dir: Path) -> list[str]:
                 shutil.rmtree(final, ignore_errors=True)
             os.replace(old, final)
             done.append(f"restored {final.name} from {old.name} (a re-save was interrupted)")
+    for doomed in sorted(root.glob(f".del-{PREFIX}*")):  # a prune that was interrupted
+        shutil.rmtree(doomed, ignore_errors=True)
+        done.append(f"removed {doomed.name} (pruned)")
     for tmp in sorted(root.glob(f".tmp-{PREFIX}*")):
         shutil.rmtree(tmp, ignore_errors=True)
         done.append(f"removed the unfinished {tmp.name}")
@@ -318,27 +321,41 @@ def save(engine, run_dir: Path, loop_state: dict, info: DistInfo, keep: int,
         raise OSError(28, problem or "another rank could not write its checkpoint shards "
                                      "(see its error)")
     barrier(info)
+    problem = ""
     if info.is_main:
-        write_manifest(tmp, run or {})
-        (tmp / "COMPLETE").write_text(str(step))
-        if final.exists():
-            # Rename aside, move in, then delete: a kill anywhere leaves a complete step-N
-            # (or .old-step-N, which repair() moves back).
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        for stale in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-            # Rename first so a kill mid-delete never leaves a COMPLETE dir without its files.
-            doomed = root / f".del-{stale.name}"
-            os.replace(stale, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
-        for doomed in root.glob(f".del-{PREFIX}*"):
-            shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            _finish(root, tmp, final, old, step, keep, run or {}, run_dir)
+        except OSError as e:  # e.g. the disk filled up while writing the manifest
+            problem = (f"finishing checkpoint {tmp} failed ({e.strerror or e}); free space "
+                       "there or set run_dir elsewhere")
+    # Also the last sync point of the save: no rank runs on while rank 0 failed.
+    if all_reduce_sum(1.0 if problem else 0.0, info):
+        raise OSError(28, problem or "rank 0 could not finish the checkpoint (see its error)")
     barrier(info)
     return final
+
+
+def _finish(root: Path, tmp: Path, final: Path, old: Path, step: int, keep: int, run: dict,
+            run_dir: Path) -> None:
+    """Rank 0: sign, mark complete, move into place, prune."""
+    write_manifest(tmp, run)
+    (tmp / "COMPLETE").write_text(str(step))
+    if final.exists():
+        # Rename aside, move in, then delete: a kill anywhere leaves a complete step-N
+        # (or .old-step-N, which repair() moves back).
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    for stale in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        # Rename first so a kill mid-delete never leaves a COMPLETE dir without its files.
+        doomed = root / f".del-{stale.name}"
+        os.replace(stale, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+    for doomed in root.glob(f".del-{PREFIX}*"):
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _agree(problem: str, info: DistInfo) -> None:
