@@ -285,6 +285,10 @@ def run(cfg: DictConfig) -> dict:
     if distributed.all_reduce_sum(1.0 if problem else 0.0, info):
         raise problem or ConfigError("rank 0 could not set up run_dir (see its error)")
     fingerprint = resume_check.fingerprint(cfg, info.world)
+    # Decided before the model loads, so a refused resume costs seconds, not a model load.
+    resume_from = find_resume(cfg, run_dir)
+    if resume_from is not None:
+        check_resume(resume_from, cfg, fingerprint)
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
 
@@ -321,9 +325,7 @@ def run(cfg: DictConfig) -> dict:
 
     # ---------------------------------------------------------------- loop
     step, tokens_seen, history, start_epoch, skip, loss = 0, 0, [], 0, 0, None
-    resume_from = find_resume(cfg, run_dir)
     if resume_from is not None:
-        check_resume(resume_from, cfg, fingerprint)
         loop = checkpoint.load(engine, resume_from, info)
         step, tokens_seen, history = loop["step"], loop["tokens"], loop["history"]
         start_epoch, skip = loop["epoch"], loop["step_in_epoch"]
