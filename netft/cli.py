@@ -137,13 +137,24 @@ def cmd_review_import(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from pathlib import Path
+
+    from netft.interpolate import interpolate
+
+    alphas = [float(a) for a in args.alphas.split(",")]
+    points = interpolate(Path(args.run), alphas, args.max_items)
+    print(f"[netft] {len(points)} points in {Path(args.run) / 'interpolation.json'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from pathlib import Path
 
     from netft.report import wandb_report, write_report
 
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
-    result = write_report(args.dirs, out)
+    result = write_report(args.dirs, out, budget=args.budget, learning=args.learning)
     print(f"[netft] {result['runs']} runs. {result['verdict']}")
     print(f"[netft] report: {result['html']} (and {result['md']})")
     if args.wandb_project:
@@ -200,9 +211,21 @@ def main(argv=None) -> int:
     p.add_argument("--run-dir", default=None, help="add the result to this run's summary.json")
     p.set_defaults(func=cmd_review_import)
 
+    p = sub.add_parser("interpolate", help="evaluate base<->fine-tuned weight interpolation "
+                       "(WiSE-FT; LoRA: scaled adapter) along alpha, without retraining")
+    p.add_argument("run", help="a finished run dir (final/, config.yaml)")
+    p.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    p.add_argument("--max-items", type=int, default=None, help="domain eval items (default: "
+                   "the run's eval.domain_max_items)")
+    p.set_defaults(func=cmd_interpolate)
+
     p = sub.add_parser("report", help="learning vs forgetting across runs (HTML + Markdown)")
     p.add_argument("dirs", nargs="+", help="multirun dirs, output trees or run dirs")
     p.add_argument("--out", default=None, help="default: <first dir>/report")
+    p.add_argument("--budget", type=float, default=10.0,
+                   help="forgetting budget in %% general-perplexity rise for the recommendation")
+    p.add_argument("--learning", default="val_drop", choices=["val_drop", "domain_gain"],
+                   help="learning axis of the frontier")
     p.add_argument("--wandb-project", default=None, help="also build a W&B Report")
     p.add_argument("--wandb-entity", default=None)
     p.add_argument("--wandb-group", default=None)

@@ -49,6 +49,13 @@ class MethodConfig:
     lora_dropout: float = 0.0
     # "all-linear" or a list of module names.
     target_modules: Any = "all-linear"
+    # PEFT's variants, as forgetting mitigations to compare on the same frontier: DoRA
+    # (weight-decomposed) and rsLoRA (scaling alpha/sqrt(r), stable at high rank). PiSSA/OLoRA
+    # initialisations are not offered: they rewrite the base weights, so "adapter off" stops
+    # being the base model (DPO reference, KL probe, interpolation) and final/ would need
+    # PEFT's conversion to load on the original base.
+    use_dora: bool = False
+    use_rslora: bool = False
 
 
 @dataclass
@@ -66,6 +73,8 @@ class ObjectiveConfig:
     # DPO: strength of the pull towards the reference policy; loss sigmoid (DPO) or ipo.
     beta: float = 0.1
     loss: str = "sigmoid"
+    # IPO only: answer log-probs averaged per token (the IPO paper's and TRL's form) or summed.
+    ipo_logps: str = "mean"
 
 
 @dataclass
@@ -127,6 +136,13 @@ class EvalConfig:
     # (offline, built from the shipped held-out text). Empty: off.
     lm_eval_tasks: List[str] = field(default_factory=list)
     lm_eval_limit: int = 0  # items per task (0: all)
+    # Distribution shift from the base model: KL(base || current) per token on a fixed probe
+    # (first kl_windows general windows, first kl_examples validation items), base top-k
+    # log-probs recorded before step 1 (exact when kl_top_k >= vocabulary size).
+    kl_probe: bool = True
+    kl_top_k: int = 256
+    kl_windows: int = 4
+    kl_examples: int = 16
     # Stop after this many epochs without a better validation loss (0: never).
     early_stopping_patience: int = 0
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.
@@ -183,6 +199,7 @@ CHOICES = {
     "parallel.backend": ("auto", "gloo", "nccl"),
     "objective.name": ("sft", "dpo"),
     "objective.loss": ("sigmoid", "ipo"),
+    "objective.ipo_logps": ("mean", "sum"),
     "train.schedule": ("cosine", "linear", "constant"),
     "data.overlong": ("drop", "truncate"),
     "logger.name": ("wandb", "none"),
@@ -334,10 +351,9 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
                               "is not a transformers model folder (was the download finished?).")
 
 
-# Whole words of a key name (hf_token, wandb_api_key), not substrings: max_new_tokens and
-# general_max_tokens are not secrets.
-_SECRET = re.compile(r"(^|[_.-])(api_?key|key|token|secret|password|passwd|credentials?)($|[_.-])",
-                     re.IGNORECASE)
+# "token" only as a key's last word (hf_token, access_token), not max_new_tokens: the saved
+# config must stay loadable (netft interpolate/eval read it back).
+_SECRET = re.compile(r"(api_?key|secret|password|(^|_)token$)", re.IGNORECASE)
 
 
 def redact(obj: Any) -> Any:

@@ -26,6 +26,7 @@ class Run:
     config: dict
     history: list[dict]
     summary: dict = field(default_factory=dict)
+    interpolation: list[dict] = field(default_factory=list)  # netft interpolate's points
 
     def series(self, key: str) -> list[tuple[int, float]]:
         return [(h["epoch"], h[key]) for h in self.history if h.get(key) is not None]
@@ -49,6 +50,7 @@ class Run:
 def _label(cfg: dict) -> str:
     m = cfg["method"]
     label = "full" if m["name"] == "full" else f"{m['name']} r={m['lora_r']}"
+    label += "".join(f" {v}" for v in ("dora", "rslora") if m.get(f"use_{v}"))
     mix = cfg.get("data", {}).get("general_mix", 0)
     if mix:
         label += f" +{mix:.0%} general"
@@ -64,13 +66,27 @@ def find_runs(paths) -> list[Run]:
                 continue
             cfg = yaml.safe_load((d / "config.yaml").read_text())
             s = json.loads(summary.read_text())
-            runs.append(Run(d, _label(cfg), cfg["method"]["name"], cfg, s.get("history", []), s))
-    seen: dict[str, int] = {}
-    for r in runs:  # same settings twice (e.g. two seeds or lrs): keep labels apart
-        seen[r.label] = seen.get(r.label, 0) + 1
-        if seen[r.label] > 1:
-            r.label += f" #{seen[r.label]}"
+            interp = d / "interpolation.json"
+            runs.append(Run(d, _label(cfg), cfg["method"]["name"], cfg, s.get("history", []), s,
+                            json.loads(interp.read_text()) if interp.exists() else []))
+    # Runs that differ only in their seed pool into one configuration; any other difference
+    # under one label (e.g. the learning rate) is spelled out in the label.
+    by_label: dict[str, list[Run]] = {}
+    for r in runs:
+        by_label.setdefault(r.label, []).append(r)
+    for same in by_label.values():
+        lrs = {r.config.get("train", {}).get("lr") for r in same}
+        if len(lrs) > 1:
+            for r in same:
+                r.label += f" lr={r.config['train']['lr']:g}"
     return runs
+
+
+def group(runs: list[Run]) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.label, []).append(r)
+    return out
 
 
 def _png(fig, axes, title: str) -> bytes:
@@ -135,22 +151,90 @@ def plot_tradeoff(runs: list[Run]) -> bytes:
                 "better.")
 
 
-def table_rows(runs: list[Run]) -> list[dict]:
+def plot_frontier(pts: list, front: list, budget: float, chosen) -> bytes:
+    """Every configuration's epochs (filled) and interpolation alphas (hollow) with their
+    intervals, the Pareto frontier, the forgetting budget and the recommended point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 1, figsize=(9, 5.5))
+    ax = axes
+    colours = {}
+    for p in pts:
+        c = colours.setdefault(p.label, f"C{len(colours) % 10}")
+        err = lambda d: ([[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]]  # noqa: E731
+                         if d.get("lo") is not None else None)
+        ax.errorbar(p.forgetting["mean"], p.learning["mean"], xerr=err(p.forgetting),
+                    yerr=err(p.learning), fmt="o" if p.alpha is None else "s", color=c,
+                    mfc=c if p.alpha is None else "white", ms=6, capsize=2, alpha=0.85,
+                    label=p.label if p.label not in ax.get_legend_handles_labels()[1] else None)
+        ax.annotate(f"e{p.epoch}" if p.alpha is None else f"a{p.alpha:g}",
+                    (p.forgetting["mean"], p.learning["mean"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
+    if front:
+        ax.plot([p.forgetting["mean"] for p in front], [p.learning["mean"] for p in front],
+                "k--", lw=1, label="Pareto frontier")
+    ax.axvline(budget, color="red", lw=1, ls=":", label=f"budget +{budget:g}%")
+    if chosen is not None:
+        ax.plot(chosen.forgetting["mean"], chosen.learning["mean"], "*", ms=18, mfc="none",
+                mec="red", label=f"recommended: {chosen.name}")
+    ax.set_xlabel("forgetting: general perplexity rise over the base (%)")
+    ax.set_ylabel("learning")
+    ax.grid(alpha=0.3)
+    return _png(fig, [ax], "Learning vs forgetting frontier (circles: epochs e; squares: "
+                "interpolated weights a; bars: 95% intervals)")
+
+
+def table_rows(runs: list[Run], pts: list | None = None) -> list[dict]:
+    """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss)."""
+    from netft.study import points
+
+    pts = pts if pts is not None else points(group(runs))
     rows = []
-    for r in runs:
-        best = r.summary.get("best_epoch")
-        at = {h["epoch"]: h for h in r.history}
-        b = at.get(best, r.history[-1] if r.history else {})
-        forget = dict(r.rel_forgetting())
-        gain, drop = dict(r.domain_gain()), dict(r.val_drop())
-        dom = b.get("domain", {}) or {}
+    for label, members in group(runs).items():
+        mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+        at = lambda e, k: [h[k] for r in members for h in r.history  # noqa: E731
+                           if h["epoch"] == e and h.get(k) is not None]
+        epochs = sorted({h["epoch"] for r in members for h in r.history})
+        trained = [e for e in epochs if e >= 1 and at(e, "val_loss")]
+        best = min(trained, key=lambda e: (mean(at(e, "val_loss")), e)) if trained else \
+            (epochs[-1] if epochs else None)
+        point = next((p for p in pts if p.label == label and p.epoch == best), None)
+        gain = [100 * (h["domain_score"] - r.base("domain_score")) for r in members
+                for h in r.history if h["epoch"] == best and h.get("domain_score") is not None
+                and r.base("domain_score") is not None]
+        drops = [r.base("val_loss") - h["val_loss"] for r in members for h in r.history
+                 if h["epoch"] == best and h.get("val_loss") is not None]
+        forget = [dict(r.rel_forgetting()).get(best) for r in members]
+        forget = [f for f in forget if f is not None]
+        doms = [h.get("domain", {}) or {} for r in members for h in r.history if h["epoch"] == best]
         rows.append({
-            "run": r.label, "epochs": max(at) if at else 0, "best epoch": best,
-            "val loss": b.get("val_loss"), "val-loss drop": drop.get(b.get("epoch")),
-            "domain score": b.get("domain_score"), "domain gain (pts)": gain.get(b.get("epoch")),
-            "command acc": dom.get("command_accuracy"), "refusal acc": dom.get("refusal_accuracy"),
-            "forgetting (%)": forget.get(b.get("epoch")), "path": str(r.path)})
+            "run": label, "seeds": len(members), "epochs": max(epochs) if epochs else 0,
+            "best epoch": best, "val loss": mean(at(best, "val_loss")),
+            "val-loss drop": mean(drops), "domain score": mean(at(best, "domain_score")),
+            "domain gain (pts)": mean(gain),
+            "command acc": mean([d["command_accuracy"] for d in doms
+                                 if d.get("command_accuracy") is not None]),
+            "refusal acc": mean([d["refusal_accuracy"] for d in doms
+                                 if d.get("refusal_accuracy") is not None]),
+            "forgetting (%)": mean(forget), "KL general": mean(at(best, "kl_general")),
+            "learning [95% CI]": _point_ci(point, "learning", 2),
+            "forgetting % [95% CI]": _point_ci(point, "forgetting", 1),
+            "path": ", ".join(str(r.path) for r in members)})
     return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
+
+
+def _point_ci(point, what: str, digits: int) -> str:
+    from netft.eval.stats import fmt_ci
+
+    if point is None:
+        return "-"
+    d = getattr(point, what)
+    ci = (d["lo"], d["hi"]) if d.get("lo") is not None else None
+    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)"}.get(d.get("source"), "")
+    return fmt_ci(d["mean"], ci, digits=digits) + src
 
 
 def forgetting_at(run: Run, drop: float) -> float | None:
@@ -197,24 +281,39 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def write_report(paths, out_dir: Path) -> dict:
+def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "val_drop") -> dict:
     runs = find_runs(paths)
     if not runs:
         raise FileNotFoundError(f"no runs (summary.json + config.yaml) under {', '.join(map(str, paths))}")
+    from netft.study import frontier, kl_correlation, noise_statements, points, recommend
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    figs = {"curves.png": plot_curves(runs), "tradeoff.png": plot_tradeoff(runs)}
+    pts = points(group(runs), learning)
+    front = frontier(pts)
+    chosen, recommendation = recommend(pts, budget)
+    figs = {"curves.png": plot_curves(runs), "tradeoff.png": plot_tradeoff(runs),
+            "frontier.png": plot_frontier(pts, front, budget, chosen)}
     for name, data in figs.items():
         (out_dir / name).write_bytes(data)
-    rows = table_rows(runs)
+    rows = table_rows(runs, pts)
     cols = [c for c in rows[0] if c != "path"]
-    verdict = matched_comparison(runs)
+    r, n = kl_correlation(pts)
+    kl_line = (f"Forgetting vs KL(base||tuned) on general text: Pearson r = {r:.2f} over {n} "
+               "points." if r is not None else f"KL correlation: too few points ({n}).")
+    best = {row["run"]: next((p for p in pts if p.label == row["run"]
+                              and p.epoch == row["best epoch"]), None) for row in rows}
+    noise = noise_statements({k: v for k, v in best.items() if v is not None})
+    verdict = " ".join([matched_comparison(runs), recommendation, kl_line])
     md = ["# netft report: learning vs forgetting", "",
           f"{len(runs)} runs. Epoch 0 is the base model. Learning: drop in domain validation "
           "loss and gain in the verifier-scored domain score; forgetting: rise in general "
           "held-out perplexity over the base model.", "", f"**{verdict}**", "",
-          "![per-epoch curves](curves.png)", "", "![learning vs forgetting](tradeoff.png)", "",
+          "![frontier](frontier.png)", "", "![per-epoch curves](curves.png)", "",
+          "![learning vs forgetting](tradeoff.png)", "",
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
+    md += ["", "Differences at each configuration's best epoch (95% intervals overlap = within "
+           "noise):", *[f"- {line}" for line in noise]]
     md += ["", "Runs:", *[f"- {r['run']}: `{r['path']}`" for r in rows]]
     (out_dir / "report.md").write_text("\n".join(md) + "\n")
     img = {k: base64.b64encode(v).decode() for k, v in figs.items()}
@@ -228,13 +327,16 @@ img{{max-width:100%}}</style></head><body>
 <p>{len(runs)} runs. Epoch 0 is the base model. Learning: drop in domain validation loss and gain
 in the verifier-scored domain score; forgetting: rise in general held-out perplexity.</p>
 <p><b>{html.escape(verdict)}</b></p>
+<img src="data:image/png;base64,{img['frontier.png']}" alt="frontier">
 <img src="data:image/png;base64,{img['curves.png']}" alt="per-epoch curves">
 <img src="data:image/png;base64,{img['tradeoff.png']}" alt="learning vs forgetting">
 <table><tr>{''.join(f'<th>{html.escape(c)}</th>' for c in cols)}</tr>{table}</table>
+<h2>Differences beyond the noise?</h2><ul>{''.join(f"<li>{html.escape(x)}</li>" for x in noise)}</ul>
 </body></html>"""
     (out_dir / "report.html").write_text(page)
     return {"html": out_dir / "report.html", "md": out_dir / "report.md", "runs": len(runs),
-            "verdict": verdict, "rows": rows}
+            "verdict": verdict, "rows": rows, "recommended": chosen, "noise": noise,
+            "frontier": front}
 
 
 def wandb_report(project: str, entity: str | None, group: str | None):

@@ -31,12 +31,14 @@ from tqdm import tqdm
 from netft import checkpoint, distributed, rundir
 from netft import resume as resume_check
 from netft.config import ConfigError, to_plain, validate
-from netft.data.chat import IGNORE, DataError
-from netft.data.batching import collate, plan_epoch, rank_share
+from netft.data.chat import DataError
+from netft.data.batching import plan_epoch, rank_share
 from netft.data.curation import read_sources
 from netft.eval import domain
 from netft.eval.general import general_accuracy
 from netft.eval.generate import generate_answers
+from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
+from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
@@ -100,33 +102,22 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
             {k: distributed.all_reduce_sum(v, info) / n for k, v in sorted(stats.items())})
 
 
-def general_examples(tokenizer, max_tokens: int, window: int = 256) -> list:
-    """Held-out general English (shipped) as fixed windows: the general-capability probe."""
-    from netft.data.chat import Example
-    from netft.models.tiny import corpus_texts
-
-    text = corpus_texts()["general_heldout"][: max_tokens * 8]
-    ids = tokenizer(text, verbose=False)["input_ids"][:max_tokens]
-    out = []
-    for i in range(0, len(ids) - window + 1, window):
-        w = ids[i:i + window]
-        out.append(Example(w, [IGNORE] + w[1:]))
-    return out
-
-
-def evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows, epoch: int,
+def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoch: int,
              step: int, run_dir: Path) -> dict:
-    """Everything measured at an epoch boundary (epoch 0 = the starting model)."""
+    """Everything measured at an epoch boundary (epoch 0 = the starting model), with 95%
+    bootstrap intervals over text windows and eval items where a number gets compared."""
     record = {"epoch": epoch, "step": step}
     if task.val:
         record["val_loss"], stats = validation(engine, task.val, task.collate_val, task.loss_fn,
                                                task.packing, cfg, info)
         record.update({f"val_{k}": v for k, v in stats.items()})
-    if general_ex:
-        pad = tokenizer.pad_token_id
-        nll, _ = validation(engine, general_ex, lambda rows: collate(general_ex, rows, pad, True),
-                            sft_loss_sum, True, cfg, info)
-        record["general_ppl"] = math.exp(nll)
+    if probes["general"]:
+        nll, tokens = window_nll(engine.module, probes["general"], info,
+                                 cfg.eval.val_micro_batch_size)
+        record["general_ppl"] = math.exp(sum(nll) / sum(tokens))
+        record["general_ppl_ci"] = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+    for name, (examples, base) in probes["kl"].items():
+        record[f"kl_{name}"] = kl_from_base(engine.module, examples, base, info)
     if cfg.eval.lm_eval_tasks:
         record.update(general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info))
     if domain_rows:
@@ -136,6 +127,9 @@ def evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows, epoch:
         if info.is_main:  # the verifiers run once, on rank 0; nothing else depends on them
             result = domain.score(domain_rows, answers)
             record["domain_score"] = result["overall"]["score"]
+            record["domain_score_ci"] = bootstrap_ci(
+                result["items"], lambda items: domain.aggregate(items)[1]["score"],
+                seed=cfg.train.seed)
             record["domain"] = result["overall"]
             save_eval(run_dir / "eval" / f"epoch-{epoch}", domain_rows, answers, result)
     return record
@@ -163,8 +157,9 @@ def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict)
             fh.write(json.dumps({"id": row["id"], "category": row["category"],
                                  "prompt": domain.prompt(row), "answer": answer,
                                  "reference": domain.reference(row), **item}) + "\n")
-    (out_dir / "scores.json").write_text(json.dumps({k: result[k] for k in ("categories",
-                                                                             "overall")}, indent=2))
+    (out_dir / "scores.json").write_text(json.dumps(
+        {k: result[k] for k in ("categories", "overall", "syntax_errors_by_class") if k in result},
+        indent=2))
     (out_dir / "table.txt").write_text(domain.format_table(result) + "\n")
 
 
@@ -338,12 +333,20 @@ def run(cfg: DictConfig) -> dict:
                                           "step_in_epoch": step_in_epoch, "history": history},
                         info, keep=cfg.train.keep_checkpoints, run=fingerprint)
 
-    general_ex = (general_examples(tokenizer, cfg.eval.general_max_tokens)
-                  if cfg.eval.general_ppl else [])
+    general = (general_windows(tokenizer, cfg.eval.general_max_tokens)
+               if cfg.eval.general_ppl else [])
+    # The base model's distribution on the KL probe, recorded before step 1 (kept for resumes).
+    probes = {"general": general,
+              "kl": kl_probe(engine.module, general, task.val, cfg.eval, info,
+                             run_dir / "kl_base.safetensors")}
     domain_rows = domain_eval_rows(cfg)
 
     def log_eval(record: dict) -> None:
-        flat = {k: v for k, v in record.items() if k not in ("step", "domain")}
+        flat = {k: v for k, v in record.items() if k not in ("step", "domain")
+                and not k.endswith("_ci")}
+        for k in record:  # intervals as two numbers W&B can plot
+            if k.endswith("_ci") and record[k]:
+                flat[k[:-3] + "_lo"], flat[k[:-3] + "_hi"] = record[k]
         flat.update({f"domain/{k}": v for k, v in record.get("domain", {}).items()})
         tracker.log({f"eval/{k}": v for k, v in flat.items()}, step)
         say(f"[netft] epoch {record['epoch']}: " + ", ".join(
@@ -351,7 +354,7 @@ def run(cfg: DictConfig) -> dict:
 
     if resume_from is None and cfg.eval.val_before_training:
         # Epoch 0: the starting model, the baseline every later epoch is compared with.
-        history.append(evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows,
+        history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
                                 0, 0, run_dir))
         log_eval(history[-1])
 
@@ -416,7 +419,7 @@ def run(cfg: DictConfig) -> dict:
 
         # ---------------------------------------------------------- evaluate
         if cfg.eval.val_every_epoch:
-            history.append(evaluate(engine, tokenizer, task, cfg, info, general_ex, domain_rows,
+            history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
                                     epoch + 1, step, run_dir))
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:

@@ -91,7 +91,8 @@ def test_format_check_is_separate_from_syntax():
     row = next(r for r in ROWS if r["meta"].get("dialect") == "junos_brace"
                and r["meta"].get("router_id"))
     it = score_item(row, f"set routing-options router-id {row['meta']['router_id']}")
-    assert it["scores"]["format"] == 0.0 and it["scores"]["syntax"] == 0.0
+    # Valid JunOS in the other notation: a format problem only (counted once, by format).
+    assert it["scores"]["format"] == 0.0 and it["scores"]["syntax"] == 1.0
     # Balanced but not JunOS: the structure is fine, the verifier is not.
     it = score_item(row, "routing-options {\n    router-identifier 1.1.1.1;\n}")
     assert it["scores"]["format"] == 1.0 and it["scores"]["syntax"] == 0.0
@@ -247,3 +248,13 @@ def test_review_bad_value_names_file_and_line(tmp_path):
     _write(out["csv"], table)
     with pytest.raises(ValueError, match=rf"review\.csv:{line}: correct_yes_no"):
         import_review(out["csv"])
+
+
+@pytest.mark.skipif(not have_vtysh(), reason="needs FRR's vtysh (Debian package frr)")
+def test_syntax_failures_are_reported_by_class():
+    row = next(r for r in ROWS if r["id"] == "config-5")          # IOS OSPF, process 100
+    frr_style = reference(row).replace("router ospf 100", "router ospf")
+    res = score([row], {row["id"]: frr_style})
+    assert res["items"][0]["syntax_classes"] == ["wrong dialect"]
+    assert res["syntax_errors_by_class"] == {"config": {"wrong dialect": 1}}
+    assert "syntax failures in config by class: wrong dialect 1" in format_table(res)

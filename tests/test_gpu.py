@@ -29,10 +29,50 @@ def test_bf16_lora_single_gpu(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("flash_attn") is None,
                     reason="flash-attn not installed (pip install 'netft[gpu]')")
-def test_flash_attention_packed_run(tmp_path):
-    proc = ok(netft_train_cmd(*COMMON, "model.attn_implementation=flash_attention_2",
-                              f"run_dir={tmp_path}/r"))
-    assert "attention flash_attention_2" in proc.stdout
+def test_flash_attention_packed_run_follows_sdpa(tmp_path):
+    """Packed training with the real kernels (micro-batches of several packed rows) follows
+    the sdpa run; bf16 on both, so the tolerance is bf16's, not the CPU stand-in's 1e-5."""
+    losses = {}
+    for impl in ("sdpa", "flash_attention_2"):
+        proc = ok(netft_train_cmd(*COMMON, f"model.attn_implementation={impl}",
+                                  "train.micro_batch_size=4", f"run_dir={tmp_path}/{impl}"))
+        assert f"attention {impl}" in proc.stdout
+        losses[impl] = train_losses(tmp_path / impl)
+    assert "varlen boundaries" in proc.stdout
+    for a, b in zip(losses["flash_attention_2"], losses["sdpa"]):
+        assert abs(a - b) < 2e-2, (losses["flash_attention_2"], losses["sdpa"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flash_attn") is None,
+                    reason="flash-attn not installed (pip install 'netft[gpu]')")
+@pytest.mark.parametrize("rows_per_batch", [1, 2, 4])
+def test_real_flash_kernels_packed_equals_unpacked(tiny_path, tiny_tokenizer, rows_per_batch):
+    """The CPU stand-in test (test_attention_paths.py) with flash-attn's real CUDA kernels."""
+    from test_attention_paths import make_examples, split_rows
+
+    from netft.data.batching import collate, pack
+    from netft.models.load import varlen_attention
+    from netft.objectives.sft import forward_logits, token_losses
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_path), dtype=torch.bfloat16,
+                                                 attn_implementation="flash_attention_2").cuda()
+    exs = make_examples(tiny_tokenizer)
+    lengths = [len(e.input_ids) for e in exs]
+    rows = pack(lengths, list(range(len(exs))), max_length=max(lengths) * 3)
+    with torch.no_grad():
+        alone = [token_losses(forward_logits(model, {k: (v.cuda() if torch.is_tensor(v) else v)
+                                                     for k, v in collate(exs, [[i]], 0, True,
+                                                                         True).items()}),
+                              torch.tensor([e.labels]).cuda())[0] for i, e in enumerate(exs)]
+        for b in range(0, len(rows), rows_per_batch):
+            group = rows[b:b + rows_per_batch]
+            batch = collate(exs, group, tiny_tokenizer.pad_token_id, True, varlen_attention(model))
+            batch = {k: (v.cuda() if torch.is_tensor(v) else v) for k, v in batch.items()}
+            losses = token_losses(forward_logits(model, batch), batch["labels"])
+            for i, values in split_rows(losses, batch, exs, group).items():
+                assert float((values - alone[i]).abs().max()) < 2e-2, i
 
 
 @pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,

@@ -7,10 +7,13 @@ import yaml
 from netft.report import find_runs, forgetting_at, wandb_report, write_report
 
 
-def fake_run(root, name, method, r, mix, drops, ppls, scores):
+def fake_run(root, name, method, r, mix, drops, ppls, scores, seed=0, interp=None):
     d = root / name
     d.mkdir(parents=True)
-    cfg = {"method": {"name": method, "lora_r": r}, "data": {"general_mix": mix}}
+    cfg = {"method": {"name": method, "lora_r": r}, "data": {"general_mix": mix},
+           "train": {"seed": seed, "lr": 1e-3}}
+    if interp:
+        (d / "interpolation.json").write_text(json.dumps(interp))
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     history = [{"epoch": e, "val_loss": 5.0 - drop, "general_ppl": ppl, "domain_score": sc,
                 "domain": {"command_accuracy": sc, "refusal_accuracy": 0.5}}
@@ -39,7 +42,7 @@ def test_report_files_plots_and_table(tmp_path):
     full = out["rows"][0]
     assert full["forgetting (%)"] == 300.0 and full["domain gain (pts)"] == 30.0  # best epoch 2
     html = (tmp_path / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2  # self-contained
+    assert html.count("data:image/png;base64,") == 3  # self-contained: frontier, curves, trade-off
 
 
 def test_matched_comparison_from_known_numbers(tmp_path):
@@ -60,3 +63,34 @@ def test_wandb_report_object_builds_without_a_server():
     assert report.title.startswith("netft") and report.project == "netft"
     grid = report.blocks[-1]
     assert len(grid.panels) == 4 and grid.runsets[0].filters
+
+
+def test_seeds_pool_into_intervals_noise_is_called_and_budget_picks_a_point(tmp_path):
+    """Two configurations x 3 seeds, one with interpolated weights: known numbers in, the
+    intervals, 'within noise' verdicts, frontier and recommendation out."""
+    from netft.eval.stats import mean_ci
+
+    for seed, (jit_full, jit_lora) in enumerate([(0.0, 0.0), (0.2, 5.0), (-0.2, -5.0)]):
+        # full: drop 3 at +300% (+-20 across seeds); lora: drop 1 at +20% (+-5) -- and the
+        # lora's learning (1, 1, 1) vs an alpha=0.5 full point (1.5 drop at +8%).
+        interp = [{"alpha": 0.0, "val_loss": 5.0, "general_ppl": 100},
+                  {"alpha": 0.5, "val_loss": 3.5, "general_ppl": 108},
+                  {"alpha": 1.0, "val_loss": 2.0, "general_ppl": 400 + 20 * seed}]
+        fake_run(tmp_path, f"full-{seed}", "full", 16, 0.0, [0, 3 + jit_full],
+                 [100, 400 + 20 * (seed - 1)], [0, .3], seed=seed, interp=interp)
+        fake_run(tmp_path, f"lora-{seed}", "lora", 8, 0.0, [0, 1.0],
+                 [100, 120 + jit_lora], [0, .1], seed=seed)
+    out = write_report([tmp_path], tmp_path / "report", budget=10)
+    rows = {r["run"]: r for r in out["rows"]}
+    assert rows["full"]["seeds"] == 3 and rows["lora r=8"]["seeds"] == 3
+    expect = mean_ci([3.0, 3.2, 2.8])
+    assert rows["full"]["learning [95% CI]"] == \
+        f"{expect['mean']:.2f} [{expect['lo']:.2f}, {expect['hi']:.2f}] (3 seeds)"
+    noise = "\n".join(out["noise"])
+    assert "full vs lora r=8, forgetting: 300.00 vs 20.00 -> different" in noise
+    assert "full vs lora r=8, learning: 3.00 vs 1.00 -> different" in noise
+    # within +10% only the interpolated full point (+8%) and epoch 0 qualify; it learned 1.5
+    assert out["recommended"].name == "full alpha=0.5"
+    assert "full alpha=0.5 learned most" in out["verdict"]
+    assert [p.name for p in out["frontier"]][:2] == ["full epoch 0", "full alpha=0.5"] or \
+        out["frontier"][0].forgetting["mean"] == 0.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval import verifiers
+from netft.eval import frr
 from netft.eval.verifiers import (check_frr, check_ios, check_junos, extract_config, have_vtysh,
                                   verify)
 
@@ -104,12 +104,24 @@ def test_frr_reports_line_numbers():
 
 
 @needs_vtysh
-def test_ios_rewrites_skips_and_rejects():
+def test_ios_checks_every_line_and_rejects():
     ok = check_ios("conf t\ninterface Gi0/1\n description uplink\n ip address 10.0.0.1 "
                    "255.255.255.252\n duplex auto\n no shutdown\n!\nrouter ospf 1\n"
                    " network 10.0.0.0 0.0.0.3 area 0\n passive-interface Loopback0\nend\n")
     assert ok.ok, ok.errors
-    assert [s.split(": ", 1)[1] for s in ok.skipped] == ["conf t", "duplex auto"]
+    # Nothing is skipped any more: IOS-only lines are checked against their own grammar.
+    assert ok.skipped == []
+    for bad, cls in (("interface Gi0/1\n speed fast", "unknown command"),
+                     ("interface Gi0/1\n duplex sideways", "unknown command"),
+                     ("interface Gi0/1\n mtu 99999999", "bad value"),
+                     ("interface Gi0/1\n ip ospf area 0", "wrong dialect"),
+                     ("router ospf\n router-id 1.1.1.1", "wrong dialect"),
+                     ("router bgp 65001\n neighbor 10.0.0.2 remote-as external", "wrong dialect"),
+                     ("ip route 1.1.1.1", "incomplete"),
+                     ("ip route 10.0.0.0 255.0.0.0 10.0.0.1 junk", "unknown command"),
+                     ("ip route 10.0.0.0 255.0.0.0 10.0.0.1 300", "bad value")):
+        v = check_ios(bad)
+        assert not v.ok and v.error_classes == [cls], (bad, v.errors)
     # FRR syntax, Linux interface names and bad masks are not IOS.
     for bad in ("router ospf 1\n ospf router-id 1.1.1.1",
                 "interface eth1\n ip address 10.0.0.1 255.255.255.0",
@@ -156,8 +168,39 @@ def test_extract_config_strips_prose_notes_and_fences():
 
 
 def test_missing_vtysh_names_the_debian_package(monkeypatch):
-    monkeypatch.setattr(verifiers, "vtysh_path", lambda: None)
-    verifiers._vtysh_errors.cache_clear()
+    monkeypatch.setattr(frr, "vtysh_path", lambda: None)
+    frr._vtysh_errors.cache_clear()
     with pytest.raises(RuntimeError, match=r"Debian package `frr`"):
         check_frr("router ospf\nexit\n")
-    verifiers._vtysh_errors.cache_clear()
+    frr._vtysh_errors.cache_clear()
+
+
+@needs_vtysh
+def test_frr_holes_vtysh_lets_through_are_closed():
+    # vtysh -C reads `route` as an abbreviation of `router-id`, a missing prefix-list name as
+    # an access list called "prefix-list", and route-map values as free words.
+    for bad, cls in (("ip route 1.1.1.1", "incomplete"),
+                     ("route-map RM permit 10\n match ip address prefix-list", "incomplete"),
+                     ("route-map RM permit 10\n set community 65000:1 xyzzy", "bad value"),
+                     ("route-map RM permit 10\n set local-preference 99999999999", "bad value")):
+        v = check_frr(bad)
+        assert not v.ok and v.error_classes == [cls], (bad, v.errors)
+    assert check_frr("route-map RM permit 10\n set community 65000:1 no-export additive\n"
+                     " set local-preference 200\n").ok
+
+
+def test_junos_lists_comments_and_deactivated_statements():
+    brace = ("policy-options {\n    ## a comment\n    policy-statement P {\n"
+             "        from protocol [ static direct ];\n        inactive: then accept;\n"
+             "    }\n}\n")
+    assert check_junos(brace).ok
+    assert not check_junos(brace.replace("static direct", "static dirct")).ok
+    assert check_junos("set protocols bgp group G type internal\n"
+                       "deactivate protocols bgp group G").ok
+    assert not check_junos("deactivate protocols bgpp").ok
+
+
+def test_ios_or_frr_lines_in_junos_are_the_wrong_dialect():
+    v = check_junos("set system host-name R1\nrouter ospf 1\n network 10.0.0.0 0.0.0.255 area 0")
+    assert not v.ok and v.error_classes == ["wrong dialect"]
+    assert len(v.errors) == 2

@@ -5,13 +5,20 @@ always agree on the number of steps and micro-batches (no collective can hang on
 tail: a rank short of data gets an empty micro-batch that still runs forward/backward).
 
 Packing puts several examples into one row with position_ids restarting at 0 for each, and
-no attention_mask: transformers then builds a block-diagonal causal mask from the
-position_ids (sdpa/eager) or uses varlen kernels (flash-attn), so samples never attend to
-each other. The first token of every example carries no label, so the loss of a packed row
-equals the sum of its examples' unpacked losses.
+no attention_mask. How samples are kept apart depends on the attention implementation:
+- sdpa / eager: transformers builds a block-diagonal causal mask from the position_ids of
+  each row, so a micro-batch keeps its rows (`varlen=False`);
+- flash-attn: transformers reads position_ids as boundaries only when the batch is ONE row
+  (`_is_packed_sequence`); with 2+ rows it runs plain causal attention over each whole row and
+  every sample sees the ones packed before it. So for flash-attn (`varlen=True`) the rows of a
+  micro-batch are flattened into one row, and the varlen kernel's own inputs
+  (`cu_seq_lens_q/k`, `max_length_q/k`: one segment per example) are passed explicitly.
+The first token of every example carries no label, so the loss of a packed row equals the
+sum of its examples' unpacked losses (and no label crosses a boundary when rows are joined).
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -119,12 +126,18 @@ def rank_share(step: list, rank: int, world: int) -> list:
     return step[rank::world]
 
 
-def collate(examples: list[Example], rows: list[list[int]], pad_id: int, packing: bool) -> dict:
-    """Tensors for one micro-batch. An empty micro-batch becomes one all-ignored token."""
+def collate(examples: list[Example], rows: list[list[int]], pad_id: int, packing: bool,
+            varlen: bool = False) -> dict:
+    """Tensors for one micro-batch. An empty micro-batch becomes one all-ignored token.
+
+    varlen (packing only; for flash-attn): one flattened row with explicit sequence boundaries.
+    """
     if not rows:
         one = torch.tensor([[pad_id]])
         return {"input_ids": one, "labels": torch.full_like(one, IGNORE),
                 "position_ids": torch.zeros_like(one), "n_tokens": 0}
+    if packing and varlen:
+        return varlen_batch([examples[i] for row in rows for i in row])
     seqs, labs, poss = [], [], []
     for row in rows:
         ids = [t for i in row for t in examples[i].input_ids]
@@ -145,3 +158,25 @@ def collate(examples: list[Example], rows: list[list[int]], pad_id: int, packing
         batch["attention_mask"] = torch.tensor([[1] * len(s) + [0] * (width - len(s))
                                                 for s in seqs])
     return batch
+
+
+def varlen_batch(examples: list[Example]) -> dict:
+    """Examples as one padding-free row plus the flash-attn varlen boundaries.
+
+    `cu_seq_lens_q/k` are the cumulative example lengths (int32, as the kernel wants them) and
+    `max_length_q/k` the longest example; transformers passes them straight to
+    `flash_attn_varlen_func`. The flattened position_ids restart at every example as well, so
+    a model that does not forward these keyword arguments still takes transformers' own
+    packed-sequence path (one row), never plain causal attention across examples.
+    """
+    lengths = [len(e.input_ids) for e in examples]
+    cu = torch.tensor([0] + list(itertools.accumulate(lengths)), dtype=torch.int32)
+    ids = [t for e in examples for t in e.input_ids]
+    return {
+        "input_ids": torch.tensor([ids]),
+        "labels": torch.tensor([[t for e in examples for t in e.labels]]),
+        "position_ids": torch.tensor([[p for n in lengths for p in range(n)]]),
+        "cu_seq_lens_q": cu, "cu_seq_lens_k": cu,
+        "max_length_q": max(lengths), "max_length_k": max(lengths),
+        "n_tokens": len(ids),
+    }

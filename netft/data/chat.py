@@ -111,3 +111,19 @@ def tokenize_chat(tokenizer, messages: list[dict]) -> Example:
                             "assistant tokens cannot be located")
         labels[start:end] = ids[start:end]
     return Example(ids, labels)
+
+
+def tokenize_reply(tokenizer, prompt: list[dict], reply: str) -> Example:
+    """prompt + one assistant reply; labels on that reply only (DPO's answer tokens).
+
+    Earlier assistant turns in a multi-turn prompt are context, not answer: everything up to
+    the prompt rendered with the generation prompt is ignored, so log-probs, rewards and
+    per-token accuracies measure the final answer alone.
+    """
+    ids = _render(tokenizer, prompt + [{"role": "assistant", "content": reply}],
+                  add_generation_prompt=False)
+    head = _render(tokenizer, prompt, add_generation_prompt=True)
+    if ids[:len(head)] != head or len(head) >= len(ids):
+        raise DataError("the chat template does not render conversations prefix-stably; "
+                        "the answer tokens cannot be located")
+    return Example(ids, [IGNORE] * len(head) + ids[len(head):])

@@ -21,10 +21,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
-from netft.eval.verifiers import (extract_config, ios_long_ifname, ios_to_frr,
+from netft.eval.verifiers import (error_class, extract_config, ios_long_ifname, ios_to_frr,
                                   junos_statements, verify)
 
 CONFIG_CATS = ("config", "translate")
@@ -580,7 +581,10 @@ def overlap_weak(pred: str, ref: str) -> float:
 def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
     d = row["meta"]["dialect"]
     cfg = extract_config(pred, d)
-    v = verify(cfg, d) if cfg.strip() else None
+    # Syntax is the dialect's grammar; for JunOS either notation is valid config, and
+    # answering in brace format when set was asked is a format problem (the format metric),
+    # not a syntax error, so syntax/accuracy do not punish the notation twice.
+    v = verify(cfg, "junos" if d.startswith("junos") else d) if cfg.strip() else None
     errs = [f"syntax: {e}" for e in (v.errors if v else ["no configuration found"])]
     st = statements(cfg, d) if cfg.strip() else []
     facts = expected_facts(row)
@@ -614,7 +618,12 @@ def score_item(row: dict, prediction: str) -> dict:
         scores, errs = {"overlap_weak": ov}, []
     if not pred.strip():
         errs.insert(0, "empty prediction")
-    return {"id": row["id"], "category": cat, "scores": scores, "errors": errs}
+    item = {"id": row["id"], "category": cat, "scores": scores, "errors": errs}
+    if cat in CONFIG_CATS:
+        # Why the syntax failed, coarsely (verdict.ERROR_CLASSES), for the report.
+        item["syntax_classes"] = sorted({error_class(e[len("syntax: "):]) for e in errs
+                                         if e.startswith("syntax: ")})
+    return item
 
 
 def _mean(xs: Iterable[float]) -> float | None:
@@ -633,7 +642,21 @@ def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
     # vtysh dominates the time and runs as a subprocess: threads overlap those waits.
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as ex:
         items = list(ex.map(score_item, rows, preds))
+    categories, overall = aggregate(items)
+    cats: dict[str, list] = {}
+    for it in items:
+        cats.setdefault(it["category"], []).append(it)
+    # Why configs failed: items whose syntax failed, per error class (one item can count in
+    # several), per config category. Kept out of "categories" so those stay numeric.
+    by_class = {name: dict(sorted(Counter(c for it in its for c in it["syntax_classes"])
+                                  .items()))
+                for name, its in cats.items() if name in CONFIG_CATS}
+    return {"categories": categories, "overall": overall, "items": items,
+            "syntax_errors_by_class": by_class}
 
+
+def aggregate(items: list[dict]) -> tuple[dict, dict]:
+    """Per-category and overall rates of scored items (also what the bootstrap resamples)."""
     cats: dict[str, dict] = {}
     for it in items:
         cats.setdefault(it["category"], []).append(it)
@@ -642,6 +665,7 @@ def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
         metrics = {k for it in its for k in it["scores"]}
         categories[name] = {"n": len(its), **{k: _mean(it["scores"][k] for it in its)
                                               for k in sorted(metrics)}}
+
     if "refusal" in categories:
         categories["refusal"]["abstain_rate"] = categories["refusal"]["accuracy"]
     if "refusal_twin" in categories:
@@ -666,7 +690,7 @@ def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
     overall["score"] = _mean(headline)
     if any(c in cats for c in WEAK_CATS):
         overall["overlap_weak"] = pooled(WEAK_CATS, "overlap_weak")
-    return {"categories": categories, "overall": overall, "items": items}
+    return categories, overall
 
 
 _COLS = [("accuracy", "acc"), ("syntax", "syntax"), ("values", "values"), ("format", "format"),
@@ -693,6 +717,10 @@ def format_table(result: dict) -> str:
               "troubleshoot_accuracy", "refusal_accuracy", "score", "overlap_weak"):
         if o.get(k) is not None:
             lines.append(f"{k:<24}{cell(o[k]):>8}")
+    for name, counts in sorted(result.get("syntax_errors_by_class", {}).items()):
+        if counts:
+            lines.append(f"syntax failures in {name} by class: "
+                         + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append("acc: refusal = abstain rate, refusal_twin = answer rate. "
                  "* overlap is a weak reference-overlap metric.")
     return "\n".join(lines)

@@ -21,12 +21,20 @@ def forgetting(history: list[dict]) -> list[dict]:
             row["general_ppl"] = h["general_ppl"]
             row["general_ppl_increase"] = h["general_ppl"] - base["general_ppl"]
             row["general_ppl_increase_rel"] = h["general_ppl"] / base["general_ppl"] - 1.0
+            if h.get("general_ppl_ci"):  # the epoch's window bootstrap, relative to the base
+                row["general_ppl_increase_rel_ci"] = [c / base["general_ppl"] - 1.0
+                                                      for c in h["general_ppl_ci"]]
+        for key in ("kl_general", "kl_domain"):  # distribution shift from the base model
+            if key in h:
+                row[key] = h[key]
         if "general_acc" in h and "general_acc" in base:
             row["general_acc"] = h["general_acc"]
             row["general_acc_drop"] = base["general_acc"] - h["general_acc"]
             row["general_acc_drop_rel"] = 1.0 - h["general_acc"] / base["general_acc"]
         if "domain_score" in h and "domain_score" in base:
             row["domain_gain"] = h["domain_score"] - base["domain_score"]
+            if h.get("domain_score_ci"):
+                row["domain_gain_ci"] = [c - base["domain_score"] for c in h["domain_score_ci"]]
         out.append(row)
     return out
 

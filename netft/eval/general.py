@@ -79,7 +79,9 @@ def unsharded_copy(engine, state: dict):
     if zero3:  # build the copy whole, not as ZeRO-3 partitions
         hf_ds.unset_hf_deepspeed_config()
     try:
-        copy = AutoModelForCausalLM.from_config(base_config)
+        # sdpa whatever the run trains with: lm-eval right-pads its batches without a mask (exact
+        # under causal attention) and this copy is float32, which flash-attn kernels refuse.
+        copy = AutoModelForCausalLM.from_config(base_config, attn_implementation="sdpa")
         if peft_config:
             from peft import get_peft_model
 

@@ -31,6 +31,13 @@ def pick_attention(model_cfg, device: torch.device) -> str:
     return "sdpa"
 
 
+def varlen_attention(model) -> bool:
+    """Whether packed rows must be flattened into one row with varlen boundaries: true for the
+    flash-attn family, whose transformers dispatch ignores position_ids restarts in a batch of
+    2+ rows (see data/batching.py). sdpa/eager build a block-diagonal mask per row instead."""
+    return "flash" in (getattr(model.config, "_attn_implementation", None) or "")
+
+
 def load_tokenizer(path: str, model_cfg):
     from transformers import AutoTokenizer
 
@@ -99,6 +106,7 @@ def apply_method(model, method_cfg):
     target = target if isinstance(target, str) else list(target)
     lora = LoraConfig(r=method_cfg.lora_r, lora_alpha=method_cfg.lora_alpha,
                       lora_dropout=method_cfg.lora_dropout, target_modules=target,
+                      use_dora=method_cfg.use_dora, use_rslora=method_cfg.use_rslora,
                       task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 

@@ -10,6 +10,15 @@ The reference policy is the frozen starting model:
 
 Chosen and rejected are separate padded rows of one batch (chosen rows first), so no
 sequence attends to another. The loss of a step is the mean over all its pairs on all ranks.
+Only the final answer carries labels: earlier assistant turns of a multi-turn prompt are
+context, so log-probs, rewards and accuracies measure the answer being compared.
+
+With pi = log-prob of an answer under the policy, ref = under the reference, and
+h = (pi_c - ref_c) - (pi_r - ref_r):
+    sigmoid (DPO, Rafailov et al. 2023):  loss = -log sigmoid(beta * h), log-probs summed
+    ipo (Azar et al. 2023):               loss = (h - 1 / (2 * beta))^2, log-probs averaged per
+        answer token (`objective.ipo_logps=mean`, the IPO paper's form and TRL's), or summed
+        (`ipo_logps=sum`, where beta must be ~answer-length times smaller for the same pull).
 """
 from __future__ import annotations
 
@@ -20,7 +29,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from netft.data.chat import IGNORE, DataError, Example, tokenize_chat
+from netft.data.chat import IGNORE, DataError, Example, tokenize_reply
 from netft.data.preferences import read_preferences
 from netft.objectives.sft import forward_logits, token_losses
 
@@ -38,9 +47,7 @@ class Pair:
 def tokenize_pairs(rows: list[dict], tokenizer, max_length: int) -> tuple[list[Pair], int]:
     pairs, dropped = [], 0
     for row in rows:
-        sides = [tokenize_chat(tokenizer, row["messages"] + [{"role": "assistant",
-                                                              "content": row[k]}])
-                 for k in ("chosen", "rejected")]
+        sides = [tokenize_reply(tokenizer, row["messages"], row[k]) for k in ("chosen", "rejected")]
         if max(len(s.input_ids) for s in sides) > max_length:
             dropped += 1
             continue
@@ -119,18 +126,22 @@ def reference_of(batch: dict, module, model) -> torch.Tensor | None:
 
 def make_loss_fn(model, objective_cfg):
     """loss_fn(module, batch) -> (sum of pair losses, pairs, sums of logged statistics)."""
+    mean_logps = objective_cfg.loss == "ipo" and objective_cfg.ipo_logps == "mean"
+
     def loss_fn(module, batch):
         k = batch["n_pairs"]
         logps = sequence_logps(module, batch)
         ref = reference_of(batch, module, model)
         if k == 0:  # an empty micro-batch: same forward passes, no contribution
             return logps.sum() * 0.0, 0, {}
-        loss, rc, rr = dpo_loss(logps[:k], logps[k:], ref[:, 0], ref[:, 1],
+        n_tok = (batch["labels"][:, 1:] != IGNORE).sum(-1).clamp(min=1)
+        pol, ref = (logps / n_tok, ref / torch.stack([n_tok[:k], n_tok[k:]], dim=1)) \
+            if mean_logps else (logps, ref)
+        loss, rc, rr = dpo_loss(pol[:k], pol[k:], ref[:, 0], ref[:, 1],
                                 objective_cfg.beta, objective_cfg.loss)
         # pref_acc: the policy itself prefers the chosen answer, per token (so that a longer
         # complete config is not penalised for its length); the starting model's rate is the
         # baseline DPO must beat. reward_acc is DPO's usual implicit-reward accuracy.
-        n_tok = (batch["labels"][:, 1:] != IGNORE).sum(-1).clamp(min=1)
         per_tok = logps.detach() / n_tok
         stats = {"reward_acc": float((rc > rr).sum()), "reward_margin": float((rc - rr).sum()),
                  "logp_chosen": float(logps[:k].detach().sum()),

@@ -13,11 +13,15 @@ import torch.nn.functional as F
 from netft.data.chat import IGNORE
 
 
+# Keys of a batch that go to the model as they are (see data/batching.py: attention masks for
+# padded rows, varlen boundaries for packed rows under flash-attn).
+MODEL_INPUTS = ("attention_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+
+
 def forward_logits(model, batch: dict) -> torch.Tensor:
     kwargs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"],
               "use_cache": False}  # a KV cache would leak packed sequences into each other
-    if "attention_mask" in batch:
-        kwargs["attention_mask"] = batch["attention_mask"]
+    kwargs.update({k: batch[k] for k in MODEL_INPUTS if k in batch})
     return model(**kwargs).logits
 
 

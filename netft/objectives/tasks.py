@@ -15,6 +15,7 @@ import torch
 
 from netft.data.batching import collate
 from netft.data.curation import build_training_data
+from netft.models.load import varlen_attention
 from netft.objectives import dpo
 from netft.objectives.sft import sft_loss_sum
 
@@ -49,10 +50,14 @@ def build_task(cfg, tokenizer, model, say=print) -> Task:
     if cfg.objective.name == "sft":
         train, val, report = build_training_data(cfg.data, cfg.train.max_length, cfg.train.seed,
                                                  tokenizer, say)
-        packing = cfg.train.packing
+        packing, varlen = cfg.train.packing, varlen_attention(model)
         task = Task("sft", train, val, packing, sft_loss_sum, report)
-        task.collate_train = lambda rows: collate(train, rows, pad, packing)
-        task.collate_val = lambda rows: collate(val, rows, pad, packing)
+        task.collate_train = lambda rows: collate(train, rows, pad, packing, varlen)
+        task.collate_val = lambda rows: collate(val, rows, pad, packing, varlen)
+        if packing:
+            say("[netft] packing: " + ("each micro-batch flattened into one row with varlen "
+                                       "boundaries (flash-attn)" if varlen else
+                                       "block-diagonal mask per row from position_ids"))
         return task
     train, report = dpo.load_pairs(cfg.data.train_files, tokenizer, cfg.train.max_length)
     val, val_report = (dpo.load_pairs(cfg.data.validation_files, tokenizer, cfg.train.max_length)

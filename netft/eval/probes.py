@@ -1,0 +1,144 @@
+"""The forgetting probes that need the model: general perplexity per text window (so it gets
+a bootstrap interval) and the KL divergence from the base model.
+
+KL(base || current), per token position, averaged over a fixed probe set of held-out general
+windows and domain validation examples. "RL's Razor" (Shenfeld et al. 2025) finds forgetting
+tracks this forward KL; the report shows whether it does here. The base distribution is
+recorded once, before step 1 (as the DPO reference is), so a full fine-tune needs no second
+model: per position the base's top-k token log-probs plus the mass of the rest. KL over those
+k+1 buckets is exact when k >= vocabulary size and a lower bound otherwise (merging outcomes
+never increases a KL divergence), with k=256 the bound is tight for the peaked distributions
+of trained LMs. Every rank runs every probe forward (under FSDP2/ZeRO-3 a forward is a
+collective, and the probe set is small), so every rank holds the same numbers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from netft.data.chat import IGNORE, Example
+from netft.distributed import DistInfo
+
+
+def general_windows(tokenizer, max_tokens: int, window: int = 256) -> list[Example]:
+    """Held-out general English (shipped) as fixed, equal windows: the general probe."""
+    from netft.models.tiny import corpus_texts
+
+    text = corpus_texts()["general_heldout"][: max_tokens * 8]
+    ids = tokenizer(text, verbose=False)["input_ids"][:max_tokens]
+    return [Example(ids[i:i + window], [IGNORE] + ids[i + 1:i + window])
+            for i in range(0, len(ids) - window + 1, window)]
+
+
+def _logits(module, ids: list[list[int]], device) -> torch.Tensor:
+    """Equal-length rows (no padding, no mask): one forward."""
+    x = torch.tensor(ids, device=device)
+    pos = torch.arange(x.shape[1], device=device).expand_as(x)
+    return module(input_ids=x, position_ids=pos, use_cache=False).logits.float()
+
+
+@torch.no_grad()
+def window_nll(module, windows: list[Example], info: DistInfo, batch: int = 8):
+    """(per-window NLL sums, per-window token counts), identical on every rank. Windows are
+    split across ranks; a rank short of windows repeats a dummy batch so that every rank makes
+    the same number of forward calls."""
+    module.eval()
+    n = len(windows)
+    sums = torch.zeros(n, dtype=torch.float64)
+    chunks = [list(range(i, min(i + batch, n))) for i in range(0, n, batch)]
+    mine = chunks[info.rank::info.world]
+    for c in range(-(-len(chunks) // info.world)):
+        idx = mine[c] if c < len(mine) else []
+        rows = [windows[i].input_ids for i in (idx or [0])]
+        logp = torch.log_softmax(_logits(module, rows, info.device)[:, :-1], -1)
+        target = torch.tensor(rows, device=info.device)[:, 1:]
+        nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).sum(-1).double().cpu()
+        for j, i in enumerate(idx):
+            sums[i] = nll[j]
+    if info.distributed:  # each window was computed by exactly one rank; the rest hold zeros
+        sums = _sum_over_ranks(sums, info)
+    module.train()
+    return sums.tolist(), [len(w.input_ids) - 1 for w in windows]
+
+
+def _sum_over_ranks(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    import torch.distributed as dist
+
+    t = t.to(info.device if info.backend == "nccl" else "cpu")
+    dist.all_reduce(t)
+    return t.cpu()
+
+
+@torch.no_grad()
+def base_distribution(module, probe: list[Example], info: DistInfo, top_k: int) -> dict:
+    """Per probe position: the base's top-k token ids and log-probs, and log of the rest."""
+    module.eval()
+    ids, logps, rest = [], [], []
+    for ex in probe:
+        logp = torch.log_softmax(_logits(module, [ex.input_ids], info.device)[0], -1)
+        k = min(top_k, logp.shape[-1])
+        top = logp.topk(k, dim=-1)
+        ids.append(top.indices.int().cpu())
+        logps.append(top.values.cpu())
+        rest.append(torch.log1p(-top.values.exp().sum(-1).clamp(max=1 - 1e-7)).cpu())
+    module.train()
+    return {"ids": torch.cat(ids), "logp": torch.cat(logps), "rest": torch.cat(rest)}
+
+
+@torch.no_grad()
+def kl_from_base(module, probe: list[Example], base: dict, info: DistInfo) -> float:
+    """Mean over probe positions of KL(base || current) on the base's top-k + rest buckets."""
+    module.eval()
+    total, n, offset = 0.0, 0, 0
+    for ex in probe:
+        logp = torch.log_softmax(_logits(module, [ex.input_ids], info.device)[0], -1).cpu()
+        L = logp.shape[0]
+        b_ids = base["ids"][offset:offset + L].long()
+        b_logp, b_rest = base["logp"][offset:offset + L], base["rest"][offset:offset + L]
+        c_logp = logp.gather(-1, b_ids)
+        c_rest = torch.log1p(-c_logp.exp().sum(-1).clamp(max=1 - 1e-7))
+        kl = (b_logp.exp() * (b_logp - c_logp)).sum(-1)
+        if b_ids.shape[-1] < logp.shape[-1]:  # the rest bucket (empty when k = vocab)
+            kl = kl + b_rest.exp() * (b_rest - c_rest)
+        total += float(kl.sum())
+        n += L
+        offset += L
+    module.train()
+    return total / max(n, 1)
+
+
+def kl_probe(module, general: list[Example], val: list, eval_cfg, info: DistInfo,
+             path: Path) -> dict:
+    """{"general"|"domain": (probe examples, base distribution)}; {} when the probe is off.
+
+    The base distribution is measured now (before any training step) or, on a resume, read
+    back from `path`, which rank 0 wrote when the run started."""
+    if not eval_cfg.kl_probe:
+        return {}
+    sets = {"general": general[:eval_cfg.kl_windows],
+            # DPO validation items are pairs: their chosen side is the domain text
+            "domain": [getattr(v, "chosen", v) for v in val[:eval_cfg.kl_examples]]}
+    sets = {k: v for k, v in sets.items() if v}
+    if path.exists():
+        flat = load_base(path)
+        bases = {k: {f: flat[f"{k}.{f}"] for f in ("ids", "logp", "rest")} for k in sets}
+    else:
+        bases = {k: base_distribution(module, v, info, eval_cfg.kl_top_k) for k, v in sets.items()}
+        if info.is_main:
+            save_base({f"{k}.{f}": t for k, b in bases.items() for f, t in b.items()}, path)
+    return {k: (sets[k], bases[k]) for k in sets}
+
+
+def save_base(base: dict, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in base.items()}, str(tmp))
+    tmp.replace(path)
+
+
+def load_base(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))

@@ -1,0 +1,74 @@
+"""Uncertainty of every compared number: bootstrap intervals over eval items, t intervals over
+seeds, and the one rule the report applies ("within noise" when intervals overlap).
+
+Why a percentile bootstrap: the domain score is a mean of per-category rates, perplexity an
+exponentiated ratio of sums -- neither has a simple closed-form standard error, and
+resampling the items (or text windows) with the run's own aggregation handles both.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+LEVEL = 0.95
+
+
+def bootstrap_ci(items: Sequence, statistic: Callable[[list], float], n_boot: int = 1000,
+                 level: float = LEVEL, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of statistic(items), resampling items with replacement.
+    Deterministic for a given seed; None with fewer than 2 items."""
+    n = len(items)
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = [statistic([items[i] for i in idx]) for idx in rng.integers(0, n, (n_boot, n))]
+    values = [v for v in values if v is not None]
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def perplexity_ci(nll: Sequence[float], tokens: Sequence[int], n_boot: int = 1000,
+                  level: float = LEVEL, seed: int = 0) -> tuple[float, float] | None:
+    """Bootstrap interval of exp(sum nll / sum tokens), resampling text windows (vectorised:
+    a few thousand windows x 1000 resamples in milliseconds)."""
+    nll, tokens = np.asarray(nll, dtype=np.float64), np.asarray(tokens, dtype=np.float64)
+    if len(nll) < 2:
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(nll), (n_boot, len(nll)))
+    ppl = np.exp(nll[idx].sum(1) / tokens[idx].sum(1))
+    lo, hi = np.quantile(ppl, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def mean_ci(values: Sequence[float], level: float = LEVEL) -> dict:
+    """Mean over seeds with a Student-t interval: {"mean", "lo", "hi", "n"}; with one seed the
+    interval is absent (None), never a fake zero-width one."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not xs:
+        return {"mean": None, "lo": None, "hi": None, "n": 0}
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return {"mean": m, "lo": None, "hi": None, "n": 1}
+    from scipy.stats import t
+
+    half = t.ppf(1 - (1 - level) / 2, len(xs) - 1) * float(np.std(xs, ddof=1)) / math.sqrt(len(xs))
+    return {"mean": m, "lo": m - half, "hi": m + half, "n": len(xs)}
+
+
+def overlap(a: tuple | None, b: tuple | None) -> bool | None:
+    """Do two intervals overlap? None when either is unknown (then nothing can be claimed)."""
+    if not a or not b or None in a or None in b:
+        return None
+    return bool(a[0] <= b[1] and b[0] <= a[1])
+
+
+def fmt_ci(value, ci, scale: float = 1.0, digits: int = 1) -> str:
+    """'12.3 [10.1, 14.0]' (or just the value when there is no interval)."""
+    if value is None:
+        return "-"
+    s = f"{value * scale:.{digits}f}"
+    if ci and None not in ci:
+        s += f" [{ci[0] * scale:.{digits}f}, {ci[1] * scale:.{digits}f}]"
+    return s

@@ -1,0 +1,239 @@
+"""Rebuild the real-config corpus (tests/data/real_configs/*.jsonl) from upstream git mirrors.
+
+    python tests/data/real_configs/build_corpus.py --frr FRR_GIT --batfish BATFISH_GIT \
+        --labval LAB_VALIDATION_GIT
+
+Each argument is a bare git directory (`git clone --mirror`); the commits read are pinned in
+SOURCES.md. Configs are cut into the stanzas netft's tasks cover (interface, ospf, bgp,
+static, policy), deduplicated, and sampled with a fixed seed so the corpus stays small.
+Nothing here is imported by netft or the tests: it documents how the data was made.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
+BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
+LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
+PER_KIND = 90        # stanzas kept per (dialect, kind), so interfaces do not swamp the rest
+MAX_CHARS = 1500     # longer stanzas are skipped: they add bytes, not new syntax
+
+
+def git_files(repo: str, rev: str, prefix: str, rx: str) -> list[str]:
+    out = subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--name-only", rev, prefix],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    return [p for p in out if p and re.search(rx, p)]
+
+
+def git_show(repo: str, rev: str, path: str) -> str:
+    return subprocess.run(["git", "-C", repo, "show", f"{rev}:{path}"], capture_output=True,
+                          check=True).stdout.decode("utf-8", "replace").replace("\r", "")
+
+
+# --------------------------------------------------------------------------- IOS / FRR
+
+def _cli_kind(head: str) -> str | None:
+    if re.match(r"interface \S", head):
+        return "interface"
+    if re.match(r"router ospf\b", head):
+        return "ospf"
+    if re.match(r"router bgp\b", head):
+        return "bgp"
+    if re.match(r"ip route\s", head):
+        return "static"
+    if re.match(r"(?:ip prefix-list|route-map|ip as-path|ip community-list|"
+                r"bgp (?:as-path|community-list))\s", head):
+        return "policy"
+    return None
+
+
+def cut_cli(text: str) -> list[tuple[str, str]]:
+    """(kind, stanza) for each in-scope top-level block; consecutive `ip route` lines and
+    prefix-list entries of one list are grouped (up to 6 lines)."""
+    blocks: list[list[str]] = []
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        if not ln[:1].isspace():
+            blocks.append([ln.rstrip()])
+        elif blocks:
+            blocks[-1].append(ln.rstrip())
+    out: list[tuple[str, str]] = []
+    group: list[str] = []
+    gkey = None
+    for b in blocks:
+        head = b[0].strip()
+        kind = _cli_kind(head)
+        key = None
+        if kind == "static":
+            key = "static"
+        elif head.startswith("ip prefix-list "):
+            key = "pl " + head.split()[2]
+        if group and (key != gkey or len(group) >= 6):
+            out.append((_cli_kind(group[0]), "\n".join(group)))
+            group = []
+        gkey = key
+        if key:
+            group.append(head)
+            continue
+        if kind:
+            # Drop trailing `!` separators inside the block; keep indented `!` lines.
+            while b and b[-1].strip() == "!":
+                b.pop()
+            out.append((kind, "\n".join(b)))
+    if group:
+        out.append((_cli_kind(group[0]), "\n".join(group)))
+    return out
+
+
+# --------------------------------------------------------------------------- JunOS
+
+def _set_key(toks: list[str]) -> tuple[str, str] | None:
+    if toks[:1] == ["interfaces"] and len(toks) > 2:
+        return "interface", " ".join(toks[:2])
+    if toks[:2] == ["protocols", "ospf"]:
+        return "ospf", "protocols ospf"
+    if toks[:2] == ["protocols", "bgp"]:
+        key = " ".join(toks[:4]) if toks[2:3] == ["group"] else "protocols bgp"
+        return "bgp", key
+    if toks[:1] == ["routing-options"]:
+        return "static", "routing-options"
+    if toks[:1] == ["policy-options"] and len(toks) > 3:
+        return "policy", " ".join(toks[:3])
+    return None
+
+
+def cut_set(text: str) -> list[tuple[str, str]]:
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for ln in text.splitlines():
+        s = ln.strip()
+        if not s.startswith(("set ", "deactivate ")):
+            continue
+        toks = s.split()[1:]
+        k = _set_key(toks)
+        if k:
+            groups.setdefault(k[1], (k[0], []))[1].append(s)
+    out = []
+    for kind, lines in groups.values():
+        for i in range(0, len(lines), 12):       # long policies become several stanzas
+            out.append((kind, "\n".join(lines[i:i + 12])))
+    return out
+
+
+def cut_brace(text: str) -> list[tuple[str, str]]:
+    """Second-level blocks, re-wrapped in their top-level header, text kept as written."""
+    lines = text.splitlines()
+    # Braces are counted on the text without comments (a `/* static{} ... */` annotation
+    # holds braces); the stanza keeps the upstream text, comments included.
+    bare = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text,
+                  flags=re.S).splitlines()
+    out = []
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^(?:inactive: )?(interfaces|protocols|routing-options|policy-options)"
+                     r" \{\s*$", lines[i])
+        if not m:
+            i += 1
+            continue
+        top = m.group(1)
+        depth, j, child_start = 1, i + 1, None
+        while j < len(lines) and depth > 0:
+            ln = bare[j]
+            if child_start is None and depth == 1 and ln.strip() and ln.strip() != "}":
+                child_start = j
+            depth += ln.count("{") - ln.count("}")
+            if depth == 1 and child_start is not None:
+                body = lines[child_start:j + 1]
+                first = bare[child_start].strip()
+                kind = {"interfaces": "interface", "routing-options": "static",
+                        "policy-options": "policy"}.get(top)
+                if top == "protocols":
+                    kind = {"ospf": "ospf", "bgp": "bgp"}.get(first.split()[0])
+                if top == "routing-options":
+                    kind = "static"
+                if kind:
+                    out.append((kind, f"{top} {{\n" + "\n".join(body) + "\n}"))
+                child_start = None
+            j += 1
+        i = j
+    return out
+
+
+# --------------------------------------------------------------------------- sources
+
+def collect(args) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {d: [] for d in ("frr", "ios", "junos_set", "junos_brace")}
+
+    def add(dialect, repo_name, path, stanzas):
+        for k, (kind, text) in enumerate(stanzas):
+            rows[dialect].append({"source": f"{repo_name}:{path}#{k}", "kind": kind,
+                                  "text": text})
+
+    for p in git_files(args.frr, FRR_TAG, "tests/topotests",
+                       r"/(frr|ospfd|bgpd|zebra|staticd)\.conf$"):
+        add("frr", "FRRouting/frr", p, cut_cli(git_show(args.frr, FRR_TAG, p)))
+    for p in git_files(args.labval, LABVAL, "snapshots", r"/configs/"):
+        snap = p.split("/")[1]
+        text = git_show(args.labval, LABVAL, p)
+        # NX-OS devices share some IOS labs (`feature ...` lines): another dialect, left out.
+        nxos = re.search(r"^feature |NX-OS|nxos", text, re.M) or "nxos" in p
+        if re.match(r"(ios_|iosxe_|cisco_private_asn)", snap) and p.endswith(
+                "show_running-config.txt") and not nxos:
+            add("ios", "batfish/lab-validation", p, cut_cli(text))
+        elif re.match(r"(junos|juniper)", snap):
+            if "display_set" in p:
+                add("junos_set", "batfish/lab-validation", p, cut_set(text))
+            elif "/source/" in p and "{" in text:
+                add("junos_brace", "batfish/lab-validation", p, cut_brace(text))
+    for p in git_files(args.batfish, BATFISH, "networks/example/live/configs", r"\.cfg$"):
+        add("ios", "batfish/batfish", p, cut_cli(git_show(args.batfish, BATFISH, p)))
+    for p in git_files(args.batfish, BATFISH, "tests/parsing-tests/networks/example-juniper",
+                       r"\.cfg$"):
+        add("junos_set", "batfish/batfish", p, cut_set(git_show(args.batfish, BATFISH, p)))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frr", required=True)
+    ap.add_argument("--batfish", required=True)
+    ap.add_argument("--labval", required=True)
+    ap.add_argument("--heldout", help="also write the unsampled stanzas here (not committed): "
+                                      "a check of the verifiers on data they were not tuned on")
+    args = ap.parse_args()
+    for dialect, rs in collect(args).items():
+        seen, uniq = set(), []
+        for r in rs:
+            if r["text"] not in seen and len(r["text"]) <= MAX_CHARS:
+                seen.add(r["text"])
+                uniq.append(r)
+        random.Random(0).shuffle(uniq)
+        keep, per = [], {}
+        for r in uniq:
+            per[r["kind"]] = per.get(r["kind"], 0) + 1
+            if per[r["kind"]] <= PER_KIND:
+                keep.append(r)
+        keep.sort(key=lambda r: r["source"])
+        if args.heldout:
+            kept = {r["source"] for r in keep}
+            Path(args.heldout).mkdir(parents=True, exist_ok=True)
+            with open(Path(args.heldout) / f"{dialect}.jsonl", "w") as fh:
+                for i, r in enumerate(r for r in uniq if r["source"] not in kept):
+                    fh.write(json.dumps({"id": f"{dialect}-h{i:04d}", **r}) + "\n")
+        with open(HERE / f"{dialect}.jsonl", "w") as fh:
+            for i, r in enumerate(keep):
+                fh.write(json.dumps({"id": f"{dialect}-{i:04d}", **r}) + "\n")
+        kinds = {}
+        for r in keep:
+            kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+        print(dialect, len(uniq), "unique ->", len(keep), kinds)
+
+
+if __name__ == "__main__":
+    main()
