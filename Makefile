@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench reliability clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -42,6 +42,10 @@ test-fast: setup
 bench: setup
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) bench/bench_sft.py --steps 4 --warmup 1 --repeats 3 --out docs/benchmarks.md
+
+# The fault-injection suite; rewrites docs/reliability.md from the cases it ran.
+reliability: setup
+	NETFT_WRITE_RELIABILITY=1 $(PY) -m pytest -q -ra -m faults tests/test_faults.py
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -126,6 +126,8 @@ class TrainConfig:
     # What netft-train returns to Hydra sweepers (Optuna minimises it): a summary.json key
     # (final_val_loss, final_train_loss) or a key of the last eval record (general_ppl, ...).
     sweep_metric: str = "final_val_loss"
+    # Resume even when geometry, data or optimizer settings differ from the checkpoint's.
+    resume_force: bool = False
 
 
 @dataclass
@@ -217,6 +219,14 @@ CHOICES = {
 }
 
 
+def env_world() -> int:
+    """World size the launcher gave this process (torchrun or srun); 1 for a plain process."""
+    from netft.distributed import env_ranks
+
+    return env_ranks()[1] if "RANK" not in os.environ else max(
+        int(os.environ.get("WORLD_SIZE", "1")), 2)
+
+
 def _get(cfg: DictConfig, dotted: str) -> Any:
     return OmegaConf.select(cfg, dotted)
 
@@ -254,6 +264,41 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
         raise ConfigError(f"train.warmup_ratio={cfg.train.warmup_ratio} must be in [0, 1).")
     if cfg.method.name in ("lora", "qlora"):
         positive("method.lora_r")
+        positive("method.lora_alpha")
+        if not 0 <= cfg.method.lora_dropout < 1:
+            raise ConfigError(f"method.lora_dropout={cfg.method.lora_dropout} must be in [0, 1).")
+    # Values that type-check but cannot be meant: a negative clip norm reverses the update,
+    # 0 stops learning, max_steps=0 / keep_checkpoints=0 used to mean "unlimited".
+    positive("train.max_grad_norm")
+    if cfg.train.max_steps == 0 or cfg.train.max_steps < -1:
+        raise ConfigError(f"train.max_steps={cfg.train.max_steps} must be -1 (no limit) or > 0.")
+    if cfg.train.keep_checkpoints < 1:
+        raise ConfigError(f"train.keep_checkpoints={cfg.train.keep_checkpoints} must be >= 1 "
+                          "(the newest checkpoint is what a resume needs).")
+    if cfg.train.save_every_steps < 0:
+        raise ConfigError(f"train.save_every_steps={cfg.train.save_every_steps} must be >= 0 "
+                          "(0: only at epoch ends).")
+    if cfg.train.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={cfg.train.weight_decay} must be >= 0.")
+    betas = list(cfg.train.betas)
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ConfigError(f"train.betas={betas} must be two numbers in [0, 1), e.g. "
+                          "'train.betas=[0.9,0.999]'.")
+    if not 0 < cfg.data.near_dup_threshold <= 1:
+        raise ConfigError(f"data.near_dup_threshold={cfg.data.near_dup_threshold} must be in "
+                          "(0, 1].")
+    for key in ("eval.max_new_tokens", "eval.gen_batch_size"):
+        positive(key)
+    tm = cfg.method.target_modules
+    if cfg.method.name != "full" and not (tm == "all-linear" or (
+            not isinstance(tm, str) and len(tm) and all(isinstance(t, str) and t for t in tm))):
+        raise ConfigError(f"method.target_modules={tm!r} must be all-linear or a list of module "
+                          "names, e.g. '[q_proj,v_proj]'.")
+    if cfg.parallel.name != "single" and env_world() == 1:
+        raise ConfigError(
+            f"parallel={cfg.parallel.name} runs one process per device, but this is a single "
+            "plain process: launch with torchrun (torchrun --nproc-per-node N -m netft.train "
+            "...), launch/local.sh or srun; for one process use parallel=single.")
 
     method, parallel = cfg.method.name, cfg.parallel.name
     if method == "qlora":
@@ -306,6 +351,16 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
         for f in files:
             if not source_exists(f):  # a local file/folder (path:split) or a hub dataset id
                 raise ConfigError(f"{key}: file not found: {f}")
+    model = str(cfg.model.name_or_path)
+    local = Path(model).expanduser()
+    if model != "tiny" and (local.exists() or model.startswith(("/", ".", "~"))
+                            or model.count("/") > 1):
+        if not local.is_dir():
+            raise ConfigError(f"model.name_or_path={model}: no such folder; give a local model "
+                              "folder (with config.json) or a hub id like org/name.")
+        if not (local / "config.json").exists() and not (local / "adapter_config.json").exists():
+            raise ConfigError(f"model.name_or_path={model}: the folder has no config.json, so it "
+                              "is not a transformers model folder (was the download finished?).")
 
 
 def _needs_vtysh(test_files) -> bool:

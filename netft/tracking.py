@@ -31,13 +31,37 @@ class Tracker:
         if self.wandb_run is not None:
             self.wandb_run.log(metrics, step=step)
 
-    def truncate_after(self, step: int) -> None:
-        """On resume: drop metric rows that the interrupted run logged past its checkpoint."""
+    def truncate_after(self, step: int, eval_steps: set[int] = frozenset()) -> None:
+        """On every start: keep only what the restored state already accounts for.
+
+        Rows past the checkpoint's step go (a killed attempt logged them and they will be
+        logged again), as do eval rows at that step the checkpoint's history does not hold (a
+        kill between an epoch-end eval and its save), torn lines (a kill mid-write) and
+        duplicates of a (step, kind). A start without a checkpoint keeps nothing. Dropped rows
+        are kept in metrics.prev-N.jsonl, never deleted.
+        """
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
+        lines = path.read_text(errors="replace").splitlines()
+        rows: dict[tuple, str] = {}
+        for line in lines:
+            try:
+                row = json.loads(line)
+                s = int(row["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            is_eval = any(k.startswith("eval/") for k in row)
+            if s > step or (s == step and is_eval and s not in eval_steps):
+                continue
+            rows[(s, is_eval)] = line  # the last copy of a duplicated row wins
+        keep = list(rows.values())
+        if keep == lines:
+            return
+        n = 1
+        while (self.run_dir / f"metrics.prev-{n}.jsonl").exists():
+            n += 1
+        os.replace(path, self.run_dir / f"metrics.prev-{n}.jsonl")
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         os.replace(tmp, path)

@@ -10,14 +10,17 @@ only rank 0 writes files / W&B. Every rank runs every line below.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import math
+import os
 import random
 import signal
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -25,7 +28,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from netft import checkpoint, distributed
+from netft import checkpoint, distributed, rundir
+from netft import resume as resume_check
 from netft.config import ConfigError, to_plain, validate
 from netft.data.chat import DataError
 from netft.data.batching import plan_epoch, rank_share
@@ -42,7 +46,7 @@ from netft.models.load import (apply_method, count_params, load_model, load_toke
                                resolve_path)
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
-from netft.parallel.engine import build_engine, parameter_share
+from netft.parallel.engine import NonFiniteGradError, build_engine, parameter_share
 from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_memory_gb
 from netft.tracking import start as start_tracking
 
@@ -173,11 +177,25 @@ def read_jsonl(path: Path) -> list[dict]:
 PREEMPTED_EXIT = 0  # slurm/train.sh requeues the job itself after a preemption save
 
 
+def preempted_exit_code(signum: int | None) -> int:
+    """0 under Slurm (train.sh requeues); elsewhere 128+signal, so a stopped run never looks
+    like a finished one to a shell or a scheduler."""
+    if os.environ.get("SLURM_JOB_ID") or signum is None:
+        return PREEMPTED_EXIT
+    return 128 + signum
+
+
 def preemption_flag() -> threading.Event:
     """Set by SIGUSR1 (Slurm's --signal warning) or SIGTERM; checked at step boundaries."""
     flag = threading.Event()
+    flag.signum = None
+
+    def handler(signum, _frame):
+        flag.signum = signum
+        flag.set()
+
     for sig in (signal.SIGUSR1, signal.SIGTERM):
-        signal.signal(sig, lambda *_: flag.set())
+        signal.signal(sig, handler)
     return flag
 
 
@@ -185,24 +203,94 @@ def find_resume(cfg, run_dir: Path) -> Path | None:
     if cfg.train.resume == "never":
         return None
     if cfg.train.resume == "auto":
-        return checkpoint.latest(run_dir)
+        found = checkpoint.latest(run_dir)
+        old = checkpoint.unsigned(run_dir)
+        if old and (found is None or checkpoint._step_of(old[-1]) > checkpoint._step_of(found)):
+            # Never restart from scratch silently next to newer checkpoints we will not load.
+            raise ConfigError(
+                f"{old[-1]} has no MANIFEST.json (written by an older netft, or not by netft), "
+                "so netft will not unpickle it. If you trust it: python -m netft.checkpoint "
+                f"trust {old[-1]}; or start over with train.resume=never")
+        return found
     path = Path(cfg.train.resume).expanduser()
     if not (path / "COMPLETE").exists():
         raise ConfigError(f"train.resume={path}: not a complete netft checkpoint directory")
     return path
 
 
+def check_resume(path: Path, cfg, fingerprint: dict) -> None:
+    """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
+    (it would skip or repeat rows, or silently keep the old lr), unless forced."""
+    saved = checkpoint.read_manifest(path).get("run", {})
+    diffs = resume_check.differences(saved, fingerprint)
+    if diffs and not cfg.train.resume_force:
+        raise ConfigError(
+            f"resuming {path} with a different config: {'; '.join(diffs)}. Restore those "
+            "settings, start a new run_dir (or train.resume=never), or set "
+            "train.resume_force=true to continue anyway (optimizer state and data position "
+            "come from the checkpoint)")
+
+
+def load_for_training(model_path, cfg, info):
+    """Tokenizer + model with the method applied; a model folder that cannot serve a chat
+    fine-tune fails in one line naming the key (the library's message kept in it)."""
+    name = cfg.model.name_or_path
+    try:
+        tokenizer = load_tokenizer(model_path, cfg.model)
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"model.name_or_path={name}: cannot load its tokenizer "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); the folder "
+                          "needs tokenizer.json or tokenizer.model + tokenizer_config.json") from e
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
+                          "an instruction-tuned model or add chat_template.jinja to the folder")
+    try:
+        model = load_model(model_path, cfg.model, cfg.method, info.device)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"model.name_or_path={name}: cannot load the model "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
+    try:
+        model = apply_method(model, cfg.method)
+    except ValueError as e:
+        if "arget modules" not in str(e):
+            raise
+        raise ConfigError(f"method.target_modules={cfg.method.target_modules}: "
+                          f"{str(e).splitlines()[0][:300]} (or use all-linear)") from e
+    return tokenizer, model
+
+
+_LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released at any exit
+
+
 def run(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- setup
+    # First thing: a SIGUSR1/SIGTERM during the (long) setup is remembered, not fatal; the
+    # first step boundary then checkpoints and exits. main() installs it even earlier.
+    stop = _STOP[0] or preemption_flag()
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     info = distributed.setup(cfg.parallel.backend)
     print(distributed.announce(info), flush=True)
     # tqdm.write keeps log lines and the progress bar from tearing each other apart.
     say = (lambda msg: tqdm.write(str(msg))) if info.is_main else (lambda *a, **k: None)
     run_dir = Path(cfg.run_dir)
+    problem = None
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+        try:
+            rundir.prepare(run_dir)
+            _LOCK[0] = rundir.acquire(run_dir)
+            for line in checkpoint.repair(run_dir):  # what a kill mid-save left behind
+                say(f"[netft] checkpoints: {line}")
+            rundir.write_config(run_dir, OmegaConf.to_yaml(OmegaConf.create(to_plain(cfg))))
+        except ConfigError as e:
+            problem = e
+    # Every rank stops when rank 0 cannot own the run dir (no rank waits in a collective).
+    if distributed.all_reduce_sum(1.0 if problem else 0.0, info):
+        raise problem or ConfigError("rank 0 could not set up run_dir (see its error)")
+    fingerprint = resume_check.fingerprint(cfg, info.world)
+    # Decided before the model loads, so a refused resume costs seconds, not a model load.
+    resume_from = find_resume(cfg, run_dir)
+    if resume_from is not None:
+        check_resume(resume_from, cfg, fingerprint)
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
 
@@ -211,8 +299,7 @@ def run(cfg: DictConfig) -> dict:
         from netft.parallel.zero3 import before_model_load
 
         before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
-    tokenizer = load_tokenizer(model_path, cfg.model)
-    model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
+    tokenizer, model = load_for_training(model_path, cfg, info)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
         f"trainable ({cfg.method.name}); attention {model.config._attn_implementation}; "
@@ -247,20 +334,18 @@ def run(cfg: DictConfig) -> dict:
 
     # ---------------------------------------------------------------- loop
     step, tokens_seen, history, start_epoch, skip, loss = 0, 0, [], 0, 0, None
-    resume_from = find_resume(cfg, run_dir)
     if resume_from is not None:
         loop = checkpoint.load(engine, resume_from, info)
         step, tokens_seen, history = loop["step"], loop["tokens"], loop["history"]
         start_epoch, skip = loop["epoch"], loop["step_in_epoch"]
         say(f"[netft] resumed from {resume_from} (step {step}, epoch {start_epoch + 1})")
-        if info.is_main:
-            tracker.truncate_after(step)
-    stop = preemption_flag()
+    if info.is_main:  # rows a killed attempt logged past the checkpoint (or a torn last line)
+        tracker.truncate_after(step, {h["step"] for h in history} if resume_from else set())
 
     def save_checkpoint(epoch: int, step_in_epoch: int) -> None:
         checkpoint.save(engine, run_dir, {"step": step, "epoch": epoch, "tokens": tokens_seen,
                                           "step_in_epoch": step_in_epoch, "history": history},
-                        info, keep=cfg.train.keep_checkpoints)
+                        info, keep=cfg.train.keep_checkpoints, run=fingerprint)
 
     general = (general_windows(tokenizer, cfg.eval.general_max_tokens)
                if cfg.eval.general_ppl else [])
@@ -291,22 +376,35 @@ def run(cfg: DictConfig) -> dict:
                disable=not info.is_main, mininterval=1)
     engine.module.train()
     for epoch in range(start_epoch, cfg.train.epochs):
+        stopped_at = None  # batch index where max_steps ended this epoch early
         for i, micro_batches in enumerate(plans[epoch]):
             if i < skip:  # already trained before the resume
                 continue
             if step >= total_steps:
+                stopped_at = i
                 break
             t0 = time.perf_counter()
             mine = rank_share(micro_batches, info.rank, info.world)
             batches = [task.collate_train(rows) for rows in mine]
             loss, stats = forward_backward(engine, batches, info, task.loss_fn)
-            if not math.isfinite(loss):  # before the update: the weights stay finite
-                raise FloatingPointError(
-                    f"loss is {loss} at step {step + 1} (epoch {epoch + 1}); lower train.lr "
-                    f"(now {cfg.train.lr}) or train.max_grad_norm, or check the data. The last "
-                    f"good checkpoint is {checkpoint.latest(run_dir)}.")
+            what = f"loss is {loss}" if not math.isfinite(loss) else None
             lr_used = engine.scheduler.get_last_lr()[0]  # this step's rate, not the next one's
-            grad_norm = engine.step()
+            if what is None:
+                try:
+                    grad_norm = engine.step()  # raises before the update on a NaN/inf norm
+                except NonFiniteGradError as e:
+                    what = f"the gradient norm is {e.norm} (loss {loss:.4f})"
+            if what:  # the weights stay finite: no update was applied
+                # Every saved checkpoint passed a finite-parameter check, so this one is good.
+                good = checkpoint.latest(run_dir)
+                raise FloatingPointError(
+                    f"{what} at step {step + 1} (epoch {epoch + 1}); lower train.lr (now "
+                    f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
+                    + (f"The newest checkpoint (all values finite, but possibly already "
+                       f"diverging) is {good}. Rerun with a lower train.lr and "
+                       "train.resume=never to start over, or train.resume=<an earlier "
+                       "checkpoint> train.resume_force=true." if good else
+                       "No checkpoint was saved yet; rerun with a lower train.lr."))
             step += 1
             step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
             tokens_seen += step_tokens
@@ -330,7 +428,8 @@ def run(cfg: DictConfig) -> dict:
             if preempted:
                 say(f"[netft] preempted: checkpoint saved at step {step}; exiting for requeue")
                 distributed.teardown(info)
-                sys.exit(PREEMPTED_EXIT)
+                rundir.release(_LOCK[0])
+                sys.exit(preempted_exit_code(stop.signum))
         skip = 0
 
         # ---------------------------------------------------------- evaluate
@@ -340,7 +439,11 @@ def run(cfg: DictConfig) -> dict:
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
                 save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
-        if cfg.train.save_every_epoch:
+        if stopped_at is not None and cfg.train.save_every_epoch:
+            # A max_steps stop is not an epoch end: a later resume with a higher max_steps
+            # continues this epoch instead of skipping the rest of it.
+            save_checkpoint(epoch, stopped_at)
+        elif cfg.train.save_every_epoch:
             save_checkpoint(epoch + 1, 0)
         if should_stop(history, cfg.eval.early_stopping_patience):
             say(f"[netft] early stopping: validation loss has not improved for "
@@ -376,6 +479,7 @@ def run(cfg: DictConfig) -> dict:
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")
     distributed.teardown(info)
+    rundir.release(_LOCK[0])
     return summary
 
 
@@ -397,17 +501,70 @@ def sweep_value(summary: dict, metric: str) -> float:
     return float(value)
 
 
+# Failures a user causes and fixes (config, data, model folder, environment, disk): one line
+# naming the key/file and the fix, exit 2. A traceback only with NETFT_DEBUG=1.
+USER_ERRORS = (ConfigError, DataError, FloatingPointError, checkpoint.CheckpointError)
+USER_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM)
+
+
+def user_error_line(e: BaseException) -> str | None:
+    """The one-line message for a user-caused failure, or None for a bug (keep traceback)."""
+    if isinstance(e, OSError) and not isinstance(e, USER_ERRORS):
+        if e.errno not in USER_OS_ERRNOS:
+            return None
+        where = f"{e.filename}: " if e.filename else ""
+        msg = f"{where}{e.strerror or e}"
+    elif isinstance(e, USER_ERRORS):
+        msg = str(e)
+    else:
+        return None
+    return "netft-train: error: " + " ".join(msg.split())
+
+
+def _remove_stray_hydra_dir(cfg: DictConfig) -> None:
+    """With run_dir=... given, Hydra still creates outputs/<date>/<time>/.hydra; remove it."""
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        out = Path(HydraConfig.get().runtime.output_dir).resolve()
+        if out == Path(cfg.run_dir).resolve() or not out.exists():
+            return
+        if {p.name for p in out.iterdir()} <= {".hydra", "train.log"}:
+            shutil.rmtree(out)
+            for parent in out.parents:  # outputs/<date>/ when now empty
+                if parent == Path.cwd() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    except Exception:  # noqa: BLE001 - tidying must never hide the run's own outcome
+        pass
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     try:
         # Returned to Hydra: sweepers (Optuna, Nevergrad, ...) minimise or maximise it.
         return sweep_value(run(cfg), cfg.train.sweep_metric)
-    except (ConfigError, DataError, FloatingPointError) as e:  # the message, not a traceback
-        print(f"netft-train: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
+        line = user_error_line(e)
+        if line is None:
+            raise
+        if os.environ.get("NETFT_DEBUG") == "1":
+            traceback.print_exc()
+        # On a line of its own even when a progress bar was drawn last.
+        print("\n" + line, file=sys.stderr)
         sys.exit(2)
+    finally:
+        rundir.release(_LOCK[0])
+        _remove_stray_hydra_dir(cfg)
+
+
+_STOP: list = [None]  # the preemption flag, installed by main() before Hydra composes
 
 
 def main() -> None:
+    _STOP[0] = preemption_flag()
     _hydra_main()
 
 

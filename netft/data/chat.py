@@ -18,9 +18,18 @@ def read_chat_jsonl(path: str | Path) -> list[dict]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path}: file not found (check data.*_files)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; name the JSONL file(s) inside it in "
+                        "data.*_files (or save a datasets directory without the .jsonl suffix)")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 (byte {raw[e.start]:#04x} at column "
+                                f"{e.start + 1}); re-save the file as UTF-8, e.g. "
+                                f"iconv -f latin1 -t utf-8") from None
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
@@ -49,6 +58,19 @@ def check_chat_row(row, where: str) -> None:
                             f"allowed roles are {', '.join(ROLES)}")
     if not any(m["role"] == "assistant" for m in msgs):
         raise DataError(f"{where}: no assistant message, so nothing to learn from this row")
+    turns = [(i, m) for i, m in enumerate(msgs) if m["role"] != "system"]
+    if turns and turns[0][1]["role"] != "user":
+        raise DataError(f"{where}: messages[{turns[0][0]}] is an {turns[0][1]['role']} turn "
+                        "before any user turn; a conversation starts with the user (after an "
+                        "optional system message)")
+    for (_, a), (j, b) in zip(turns, turns[1:]):
+        if a["role"] == b["role"]:
+            raise DataError(f"{where}: messages[{j}] is a second {b['role']} turn in a row; "
+                            f"merge the two {b['role']} messages or add the missing reply")
+    for i, m in turns:
+        if m["role"] == "assistant" and not m["content"].strip():
+            raise DataError(f"{where}: messages[{i}] is an empty assistant reply; the model "
+                            "would learn to answer nothing. Fill it in or drop the row")
 
 
 @dataclass

@@ -52,6 +52,32 @@ def _scores_text(item: dict) -> str:
     return json.dumps({k: round(v, 3) for k, v in item["scores"].items()}, sort_keys=True)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...), +cmd|...,
+# @SUM, and tab/CR variants); model output can start with anything, so such cells get a
+# leading apostrophe (OWASP's advice), which import_review removes again.
+_ACTIVE = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_ACTIVE) else text
+
+
+def _uncell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:2] in _ACTIVE and text[1:2] else text
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """A review sheet as saved by Excel (UTF-8 with BOM), LibreOffice (UTF-8) or an older
+    Excel (Windows-1252/Latin-1): the text, whichever of them it is."""
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError(f"{path}: cannot decode the sheet; save it as CSV UTF-8")
+
+
 def export_review(rows: list[dict], predictions: list[str] | dict[str, str], out_dir,
                   n: int = 150, seed: int = 0) -> dict:
     """Write review.csv and review.html for a stratified sample; returns their paths and the
@@ -71,8 +97,9 @@ def export_review(rows: list[dict], predictions: list[str] | dict[str, str], out
         w = csv.writer(fh)
         w.writerow(COLUMNS)
         for r in sample:
-            w.writerow([r["id"], r["category"], prompt(r), preds.get(r["id"], ""), reference(r),
-                        _scores_text(auto[r["id"]]), "", "", ""])
+            w.writerow([_cell(v) for v in (r["id"], r["category"], prompt(r),
+                                           preds.get(r["id"], ""), reference(r),
+                                           _scores_text(auto[r["id"]]), "", "", "")])
     html_path.write_text(_html(sample, preds, auto), encoding="utf-8")
     counts: dict[str, int] = {}
     for r in sample:
@@ -124,9 +151,13 @@ def import_review(csv_path) -> dict:
     """Aggregate a filled review sheet: per category mean score, % correct, n reviewed."""
     path = Path(csv_path)
     per: dict[str, dict[str, list]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
+    import io
+
+    csv.field_size_limit(1 << 26)  # answers and comments can be long (default limit: 128 KiB)
+    text = _decode(path.read_bytes(), path)
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
+        header = [_uncell(x) for x in next(reader, [])] or None
         missing = [c for c in ("id", "category", *REVIEW_COLUMNS[:2]) if c not in (header or [])]
         if missing:
             raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)}")
@@ -134,7 +165,7 @@ def import_review(csv_path) -> dict:
         while True:
             line = reader.line_num + 1  # a record may span lines; report where it starts
             try:
-                rec = next(reader)
+                rec = [_uncell(x) for x in next(reader)]
             except StopIteration:
                 break
             if not any(x.strip() for x in rec):

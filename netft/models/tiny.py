@@ -82,15 +82,39 @@ def _file_lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def cache_ok(target: Path) -> bool:
+    """The cache is trusted only when its files load (the safetensors header and every
+    tensor's extent, the tokenizer JSON, the config), not because a marker file exists: an
+    interrupted multi-process first build once left a marker and no weights."""
+    if not (target / "netft_tiny.json").exists():
+        return False
+    try:
+        from safetensors import safe_open
+
+        weights = target / "model.safetensors"
+        with safe_open(str(weights), framework="pt") as f:
+            n = len(list(f.keys()))
+        json.loads((target / "tokenizer.json").read_text())
+        json.loads((target / "config.json").read_text())
+        return n > 0
+    except Exception:  # noqa: BLE001 - any failure to load means "rebuild"
+        return False
+
+
 def ensure_tiny(cache_dir: str | os.PathLike, spec: TinySpec = TinySpec(), log=print) -> Path:
     """Path of the cached tiny model, building it first if needed."""
     cache = Path(os.path.expanduser(str(cache_dir)))
     target = cache / f"tiny-{cache_key(spec)}"
-    if (target / "netft_tiny.json").exists():
+    if cache_ok(target):
         return target
     with _file_lock(cache / f".tiny-{cache_key(spec)}.lock"):
-        if (target / "netft_tiny.json").exists():  # another process built it meanwhile
+        if cache_ok(target):  # another process built it meanwhile
             return target
+        if target.exists():  # a marker without loadable files: set aside, rebuild
+            broken = target.with_name(target.name + f".broken{os.getpid()}")
+            log(f"[netft] the cached tiny model in {target} does not load; rebuilding "
+                f"(the old one is kept as {broken.name})")
+            os.replace(target, broken)
         log(f"[netft] building the tiny base model into {target} (once; ~2-3 min on 2 CPU cores)")
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -34,6 +34,14 @@ class Engine:
     load_state: Callable[[Path], None]
 
 
+class NonFiniteGradError(FloatingPointError):
+    """The gradient norm of a step is NaN/inf; raised before the optimizer update."""
+
+    def __init__(self, norm: float):
+        super().__init__(f"gradient norm is {norm}")
+        self.norm = norm
+
+
 def _state_options(model):
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
@@ -81,6 +89,12 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)
         if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
             norm = norm.full_tensor()
+        if not torch.isfinite(norm):
+            # A finite loss can still give NaN/inf gradients (e.g. a huge lr one step
+            # earlier); stepping would write NaN weights. The norm is global, so every rank
+            # raises here, before the update.
+            optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteGradError(float(norm))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ engine.step(), the documented DeepSpeed pattern.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 
@@ -77,7 +78,14 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
     def step() -> float:
         ds.step()  # the boundary: reduce-scatter, clip, update, schedule
         norm = ds.get_global_grad_norm()
-        return float(norm) if norm is not None else float("nan")
+        norm = float(norm) if norm is not None else float("nan")
+        if not math.isfinite(norm):
+            # DeepSpeed (0.19) already skipped this update on an invalid norm ("overflow");
+            # stop here rather than train on with skipped steps and a finite-looking loss.
+            from netft.parallel.engine import NonFiniteGradError
+
+            raise NonFiniteGradError(norm)
+        return norm
 
     def full_state_dict() -> dict:
         # Collective; complete on rank 0, None elsewhere. Never model.state_dict() under

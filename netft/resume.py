@@ -1,0 +1,66 @@
+"""What a checkpoint must agree on with the run that resumes it.
+
+A resume restores optimizer + scheduler state and skips the batches already trained, so it is
+only exact when the batch geometry, the data and the optimizer settings are unchanged. These
+are recorded in each checkpoint's manifest; a differing resume is refused with the list of
+differences unless `train.resume_force=true`. epochs and max_steps are deliberately not
+compared: raising them to train longer is the point of resuming a finished run.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+GEOMETRY = ("train.micro_batch_size", "train.grad_accum", "train.max_length", "train.packing",
+            "train.seed", "parallel.name", "method.name", "objective.name", "data.dedup",
+            "data.general_mix", "data.overlong")
+OPTIMIZER = ("train.lr", "train.weight_decay", "train.betas", "train.schedule",
+             "train.warmup_ratio", "train.max_grad_norm", "method.lora_r", "method.lora_alpha")
+DATA = ("data.train_files", "data.validation_files", "data.general_files")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _file_hashes(path: Path) -> dict[str, str]:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return {str(p): _sha256(p) for p in sorted(path.rglob("*")) if p.is_file()}
+    return {str(path): _sha256(path)} if path.exists() else {str(path): "missing"}
+
+
+def fingerprint(cfg, world: int) -> dict:
+    from omegaconf import OmegaConf
+
+    def get(key):
+        v = OmegaConf.select(cfg, key)
+        return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+    out = {"world": world}
+    out.update({k: get(k) for k in GEOMETRY + OPTIMIZER})
+    for key in DATA:
+        hashes = {}
+        for f in get(key) or []:
+            hashes.update(_file_hashes(Path(f)))
+        # Names can move (a copied run dir); contents must not change.
+        out[key] = sorted(hashes.values())
+    return out
+
+
+def differences(saved: dict, now: dict) -> list[str]:
+    if not saved:  # an older netft checkpoint, re-signed with `trust`: nothing to compare
+        return []
+    diffs = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if a != b:
+            if key in DATA:
+                diffs.append(f"{key}: file contents changed")
+            else:
+                diffs.append(f"{key}: {a!r} in the checkpoint, {b!r} now")
+    return diffs
