@@ -740,8 +740,9 @@ def test_disk_full_on_a_real_small_disk(small_disk, tiny_path):
     """Issue 17 item 9 on a real full disk: the first save fails mid-write (one line naming the
     path, no .tmp left); with room for one checkpoint, the next save is refused before writing
     and the saved one stays intact."""
-    full = small_disk(1024)
-    proc = netft("train.max_steps=2", "train.save_every_steps=1", f"run_dir={full}/run")
+    full = small_disk(1024)  # (the KL probe's base file, ~8 MB, would fill it first)
+    proc = netft("train.max_steps=2", "train.save_every_steps=1", "eval.kl_probe=false",
+                 f"run_dir={full}/run")
     line = one_error_line(proc)
     assert "checkpoint" in line and "free" in line and str(full) in line, line
     assert not list((full / "run" / "checkpoints").glob(".tmp-*"))
@@ -749,7 +750,8 @@ def test_disk_full_on_a_real_small_disk(small_disk, tiny_path):
            "run dir; no partial .tmp dir")
 
     one = small_disk(6 * 1024)
-    proc = netft("train.max_steps=2", "train.save_every_steps=1", f"run_dir={one}/run")
+    proc = netft("train.max_steps=2", "train.save_every_steps=1", "eval.kl_probe=false",
+                 f"run_dir={one}/run")
     line = one_error_line(proc)
     assert "needed" in line and "checkpoints" in line, line
     saved = checkpoint.latest(one / "run")

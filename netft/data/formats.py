@@ -83,10 +83,21 @@ def _stamp(row: dict, where: str, default_id: str) -> dict:
     return row
 
 
+def _utf8(data: bytes, path: Path, lineno: int | None = None) -> str:
+    """Decoded text, or a DataError naming file:line and the fix for a non-UTF-8 file."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = lineno or data[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); re-save the "
+                        "file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw_line in enumerate(fh, 1):
+            line = _utf8(raw_line, path, lineno)
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
@@ -101,7 +112,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def _read_json(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_utf8(path.read_bytes(), path))
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # JSON lines saved as .json
             return _read_jsonl(path)
@@ -116,7 +127,7 @@ def _read_json(path: Path) -> list[dict]:
 
 def _read_txt(path: Path) -> list[dict]:
     """Raw text for continued pre-training: paragraphs grouped into rows of ~TXT_ROW_CHARS."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", _utf8(path.read_bytes(), path))
                   if p.strip()]
     rows, buf = [], ""
     for p in paragraphs:
@@ -192,7 +203,12 @@ def read_any(spec) -> list[dict]:
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
             ds = datasets.load_from_disk(str(path))  # saved with save_to_disk
         else:  # a folder of data files, as a hub dataset repo is laid out
-            ds = datasets.load_dataset(str(path))
+            try:
+                ds = datasets.load_dataset(str(path))
+            except (datasets.data_files.EmptyDatasetError, FileNotFoundError):
+                raise DataError(f"{path}: is a directory with no data files and no saved "
+                                "dataset; name the .jsonl/.json/.parquet files in "
+                                "data.*_files") from None
         return _rows_of(_pick_split(ds, str(path), split), str(path))
     if is_hub_id(spec):
         try:

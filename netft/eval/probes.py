@@ -131,10 +131,18 @@ def kl_probe(module, general: list[Example], val: list, eval_cfg, info: DistInfo
 
 
 def save_base(base: dict, path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    # Serialised in memory, written by Python: a full disk is an OSError naming the file
+    # (safetensors' own writer reports it as an opaque SafetensorError).
     tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in base.items()}, str(tmp))
+    data = save({k: v.contiguous() for k, v in base.items()})
+    try:
+        tmp.write_bytes(data)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, f"{e.strerror}: the KL probe's base distribution needs "
+                      f"{len(data):,} bytes (or set eval.kl_probe=false)", str(path)) from None
     tmp.replace(path)
 
 
