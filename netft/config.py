@@ -56,6 +56,10 @@ class ParallelConfig:
     name: str = "single"  # single | ddp | fsdp2 | zero3
     activation_checkpointing: bool = False
     cpu_offload: bool = False
+    # fsdp2 on 2+ ranks: only rank 0 reads the checkpoint; the other ranks build the model on
+    # the meta device and receive their shards (netft/models/meta_load.py). false = every rank
+    # loads the whole model first (the old path; kept for comparisons).
+    meta_load: bool = True
     # Backend of the process group: auto = nccl on CUDA, gloo on CPU.
     backend: str = "auto"
 

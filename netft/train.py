@@ -38,10 +38,12 @@ from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                pick_attention, resolve_path)
+from netft.models.meta_load import load_meta, use_meta_load
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
-from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_memory_gb
+from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
+                        peak_rss_gb)
 from netft.tracking import start as start_tracking
 
 
@@ -211,7 +213,12 @@ def run(cfg: DictConfig) -> dict:
 
         before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
     tokenizer = load_tokenizer(model_path, cfg.model)
-    model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device), cfg.method)
+    weights_from = None  # fsdp2 meta load: rank 0's full model, sent to the shards
+    if use_meta_load(cfg, info):
+        model, weights_from = load_meta(model_path, cfg, info)
+    else:
+        model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device),
+                             cfg.method)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
         f"trainable ({cfg.method.name}); attention {pick_attention(cfg.model, info.device)}; "
@@ -224,10 +231,13 @@ def run(cfg: DictConfig) -> dict:
     if cfg.train.max_steps > 0:
         total_steps = min(total_steps, cfg.train.max_steps)
 
-    engine = build_engine(model, cfg, info, total_steps)
+    engine = build_engine(model, cfg, info, total_steps, weights_from)
+    del weights_from
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
-          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])})", flush=True)
+          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
+          f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'})",
+          flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
     base_params, adapter_params = count_flops_params(engine.model)
     flops_token = flops_per_token(engine.model.config, base_params, adapter_params,
