@@ -332,7 +332,8 @@ def run(cfg: DictConfig) -> dict:
                                     epoch + 1, step, run_dir))
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
-                save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
+                save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info,
+                           cfg.parallel.export_shard_mb)
         if cfg.train.save_every_epoch:
             save_checkpoint(epoch + 1, 0)
         if should_stop(history, cfg.eval.early_stopping_patience):
@@ -344,7 +345,8 @@ def run(cfg: DictConfig) -> dict:
     bar.close()
 
     # ---------------------------------------------------------------- save
-    final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info)
+    final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info,
+                           cfg.parallel.export_shard_mb)
     if domain_rows and info.is_main and history and "domain" in history[-1]:
         last = run_dir / "eval" / f"epoch-{history[-1]['epoch']}"
         say("\n" + (last / "table.txt").read_text())
