@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo, barrier
+from netft.perf import phase_peak_rss_gb, reset_peak_rss
 
 
 def _check_weights(sd: dict, what: str) -> None:
@@ -37,6 +38,16 @@ def streamed(engine, method: str, shard_bytes: int) -> bool:
 
 def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
                shard_mb: int = 512) -> Path:
+    """Write out_dir on rank 0 (collective); prints each rank's RSS before / peak during."""
+    before = reset_peak_rss()
+    path, how = _save_final(engine, tokenizer, method, out_dir, info, shard_mb)
+    print(f"[netft] rank {info.rank} export ({how}): RSS before {before:.3f} GiB, peak "
+          f"{phase_peak_rss_gb():.3f} GiB", flush=True)
+    return path
+
+
+def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
+                shard_mb: int) -> tuple[Path, str]:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if streamed(engine, method, shard_mb << 20):
         if info.is_main:
@@ -48,7 +59,7 @@ def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
             tokenizer.save_pretrained(tmp)
             _replace(tmp, out_dir)
         barrier(info)
-        return out_dir
+        return out_dir, "streamed"
     if method != "full" and engine.name != "zero3":
         # The adapter only: gathering the frozen base too would put the whole model on
         # rank 0 just to throw it away (the consolidated-save OOM of large LoRA runs).
@@ -72,7 +83,7 @@ def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
         tokenizer.save_pretrained(tmp)
         _replace(tmp, out_dir)
     barrier(info)
-    return out_dir
+    return out_dir, "gathered on rank 0" if method == "full" else "adapter"
 
 
 def _replace(tmp: Path, out_dir: Path) -> None:
