@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = ["method=full", "train.epochs=1", "train.max_steps=1", "train.micro_batch_size=1",
+COMMON = ["train.epochs=1", "train.max_steps=1", "train.micro_batch_size=1",
           "train.grad_accum=1", "train.max_length=256", "logger=none", "eval.domain=false",
           "eval.val_before_training=false", "eval.val_every_epoch=false",
           "eval.general_ppl=false", "train.save_every_epoch=false"]
@@ -82,17 +82,30 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=24)
     ap.add_argument("--hidden", type=int, default=1024)
+    ap.add_argument("--method", default="full", choices=["full", "lora"],
+                    help="lora: the load only (exports are adapters), less RAM for big models")
     ap.add_argument("--keep", action="store_true", help="keep the model and run dirs")
+    ap.add_argument("--model", default=None, help="reuse a model saved by an earlier --keep run")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="netft-bench-scale-"))
-    model = work / "model"
-    n = make_model(model, args.layers, args.hidden)
+    if args.model:
+        import math
+
+        import safetensors
+
+        model, n = Path(args.model), 0
+        for f in model.glob("*.safetensors"):  # tied tensors are stored once
+            with safetensors.safe_open(f, "pt") as fh:
+                n += sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+    else:
+        model = work / "model"
+        n = make_model(model, args.layers, args.hidden)
     size_gb = n * 4 / 2**30
     print(f"model: {n / 1e6:.0f}M params, fp32 {size_gb:.3f} GiB ({model})", flush=True)
     py = sys.executable
     torchrun = [py, "-m", "torch.distributed.run", "--nproc-per-node=2",
                 "--master-addr=127.0.0.1", "--master-port=29731", "-m", "netft.train"]
-    common = COMMON + [f"model.name_or_path={model}"]
+    common = COMMON + [f"model.name_or_path={model}", f"method={args.method}"]
     runs = {
         "single": [py, "-m", "netft.train", *common, "parallel=single"],
         "fsdp2 old path": torchrun + common + ["parallel=fsdp2", "parallel.meta_load=false",
@@ -115,14 +128,18 @@ def main() -> None:
     for r in (0, 1):
         print(f"  rank {r}: old {old[r]['setup']:.3f}  new {new[r]['setup']:.3f}  "
               f"new/1-process {new[r]['setup'] / one:.2f}  new/old {new[r]['setup'] / old[r]['setup']:.2f}")
+    diff = max(abs(a - b) for a, b in zip(losses["fsdp2 old path"], losses["fsdp2 new path"]))
+    print(f"per-step loss |old - new| max: {diff:.2e}")
+    if args.method != "full":
+        if not args.keep:
+            shutil.rmtree(work)
+        return
     print(f"export (GiB; full state {size_gb:.3f}): increment = peak - RSS before")
     for r in (0, 1):
         for name, x in (("old", old), ("new", new)):
             inc = x[r]["export_peak"] - x[r]["export_before"]
             print(f"  rank {r} {name} ({x[r]['export_how']}): before {x[r]['export_before']:.3f} "
                   f"peak {x[r]['export_peak']:.3f} increment {inc:.3f} = {inc / size_gb:.2f}x state")
-    diff = max(abs(a - b) for a, b in zip(losses["fsdp2 old path"], losses["fsdp2 new path"]))
-    print(f"per-step loss |old - new| max: {diff:.2e}")
 
     import torch
 

@@ -213,9 +213,8 @@ def run(cfg: DictConfig) -> dict:
 
         before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
     tokenizer = load_tokenizer(model_path, cfg.model)
-    weights_from = None  # fsdp2 meta load: rank 0's full model, sent to the shards
-    if use_meta_load(cfg, info):
-        model, weights_from = load_meta(model_path, cfg, info)
+    if use_meta_load(cfg, info):  # fsdp2: only rank 0 reads; the others get their shards
+        model = load_meta(model_path, cfg, info)
     else:
         model = apply_method(load_model(model_path, cfg.model, cfg.method, info.device),
                              cfg.method)
@@ -231,8 +230,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.train.max_steps > 0:
         total_steps = min(total_steps, cfg.train.max_steps)
 
-    engine = build_engine(model, cfg, info, total_steps, weights_from)
-    del weights_from
+    engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
           f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "

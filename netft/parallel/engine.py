@@ -43,8 +43,7 @@ def _state_options(model):
     return StateDictOptions(ignore_frozen_params=frozen, strict=not frozen)
 
 
-def build_torch_engine(model, cfg, info: DistInfo, total_steps: int,
-                       weights_from=None) -> Engine:
+def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                          get_state_dict, set_state_dict)
@@ -57,11 +56,12 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int,
     if name == "fsdp2":
         from netft.parallel.fsdp import shard_model
 
-        shard_model(model, cfg.parallel, info)
         from netft.models.meta_load import fill_from_rank0, use_meta_load
 
-        if use_meta_load(cfg, info):  # a meta skeleton until now: rank 0 sends the weights
-            fill_from_rank0(model, weights_from, info)
+        # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
+        fill = ((lambda unit, root: fill_from_rank0(unit, root, info))
+                if use_meta_load(cfg, info) else None)
+        shard_model(model, cfg.parallel, info, fill)
         module = model
     elif name == "ddp":
         from torch.nn.parallel import DistributedDataParallel
@@ -134,9 +134,9 @@ def parameter_share(model) -> dict:
             "placements": sorted(kinds)}
 
 
-def build_engine(model, cfg, info: DistInfo, total_steps: int, weights_from=None) -> Engine:
+def build_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     if cfg.parallel.name == "zero3":
         from netft.parallel.zero3 import build_zero3_engine
 
         return build_zero3_engine(model, cfg, info, total_steps)
-    return build_torch_engine(model, cfg, info, total_steps, weights_from)
+    return build_torch_engine(model, cfg, info, total_steps)
