@@ -34,7 +34,7 @@ COMMON = ["train.epochs=1", "train.max_steps=1", "train.micro_batch_size=1",
           "eval.general_ppl=false", "train.save_every_epoch=false"]
 
 
-def make_model(path: Path, layers: int, hidden: int) -> int:
+def make_model(path: Path, layers: int, hidden: int, dtype: str = "float32") -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
@@ -49,7 +49,7 @@ def make_model(path: Path, layers: int, hidden: int) -> int:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     n = sum(p.numel() for p in model.parameters())
-    model.save_pretrained(path, safe_serialization=True)
+    model.to(getattr(torch, dtype)).save_pretrained(path, safe_serialization=True)
     AutoTokenizer.from_pretrained(tiny).save_pretrained(path)
     return n
 
@@ -64,8 +64,10 @@ def run(cmd: list[str], log: Path) -> str:
 
 def rss(log: str) -> dict:
     out = {}
-    for m in re.finditer(r"\[netft\] rank (\d) holds .*setup peak RSS ([\d.]+) GiB", log):
-        out.setdefault(int(m[1]), {})["setup"] = float(m[2])
+    for m in re.finditer(r"\[netft\] rank (\d) holds .*setup peak RSS ([\d.]+) GiB .*now anon "
+                         r"([\d.]+) \+ file ([\d.]+) GiB", log):
+        out.setdefault(int(m[1]), {}).update(setup=float(m[2]), setup_anon=float(m[3]),
+                                             setup_file=float(m[4]))
     for m in re.finditer(r"\[netft\] rank (\d) export \(([^)]*)\): RSS before ([\d.]+) GiB, "
                          r"peak ([\d.]+) GiB", log):
         out.setdefault(int(m[1]), {}).update(export_how=m[2], export_before=float(m[3]),
@@ -78,12 +80,22 @@ LOGITS = ("import sys, torch; from transformers import AutoModelForCausalLM as M
           "torch.save(m(ids).logits.detach(), sys.argv[2])")
 
 
+# A 1-process load as training needs it: from_pretrained, then every weight read once
+# (transformers 5 maps safetensors lazily; the first forward reads them all anyway).
+TOUCHED = ("import sys, torch; from transformers import AutoModelForCausalLM as M; "
+           "m = M.from_pretrained(sys.argv[1]); [float(p.detach().sum()) for p in m.parameters()]; "
+           "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=24)
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--method", default="full", choices=["full", "lora"],
                     help="lora: the load only (exports are adapters), less RAM for big models")
+    ap.add_argument("--ckpt-dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="bfloat16: the checkpoint is converted to float32 at load (CPU runs "
+                         "train in float32), so every loading rank materialises its weights")
     ap.add_argument("--keep", action="store_true", help="keep the model and run dirs")
     ap.add_argument("--model", default=None, help="reuse a model saved by an earlier --keep run")
     args = ap.parse_args()
@@ -99,7 +111,7 @@ def main() -> None:
                 n += sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
     else:
         model = work / "model"
-        n = make_model(model, args.layers, args.hidden)
+        n = make_model(model, args.layers, args.hidden, args.ckpt_dtype)
     size_gb = n * 4 / 2**30
     print(f"model: {n / 1e6:.0f}M params, fp32 {size_gb:.3f} GiB ({model})", flush=True)
     py = sys.executable
@@ -122,7 +134,10 @@ def main() -> None:
                         (run_dir / "metrics.jsonl").read_text().splitlines() if "train/loss" in x]
         print(f"{name}: {json.dumps(res[name])} losses {losses[name]}", flush=True)
 
-    one = res["single"][0]["setup"]
+    touched = int(subprocess.run([py, "-c", TOUCHED, str(model)], capture_output=True,
+                                 text=True, check=True).stdout.split()[-1]) / 2**20
+    print(f"1-process load, every weight read once: peak RSS {touched:.3f} GiB")
+    one = max(res["single"][0]["setup"], touched)
     old, new = res["fsdp2 old path"], res["fsdp2 new path"]
     print(f"\nsetup peak RSS (GiB): 1 process {one:.3f}")
     for r in (0, 1):

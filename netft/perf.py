@@ -99,3 +99,10 @@ def _status_gb(field: str) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def rss_now_gb() -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory now, GiB. transformers 5 loads safetensors
+    memory-mapped: untouched weights are not resident at all, touched ones count as
+    file-backed pages (page cache, shared by every process that maps the same file)."""
+    return _status_gb("RssAnon"), _status_gb("RssFile")

@@ -19,6 +19,9 @@ reader can see which knob moves what. Per device (rank), in bytes:
                  flash/sdpa kernels keep O(T) per head for attention, not T^2)
                with checkpointing: L x T x h x b (layer inputs) + one layer's activations
   logits       T x V x (b + 12): the logits, the fp32 shifted copy, log-softmax and its grad
+  peak         weights + optimizer + max(grads, activations + logits) + runtime: activations
+               are freed layer by layer as backward allocates gradients, and gradients are
+               freed before the next forward
   runtime      CUDA context + NCCL/allocator slack (GPU: 2 GiB + 5%), or the measured
                resident size of a netft process before any weights (CPU, ~0.75 GiB)
   load         rank 0 under the meta load (fsdp2 on 2+ ranks) and every rank without it
@@ -145,9 +148,14 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     else:
         out["activations"] = s.layers * per_layer
     out["logits"] = T * s.vocab * (b + 12)
-    runtime = GPU_RUNTIME + 0.05 * sum(out.values()) if device == "cuda" else CPU_RUNTIME
+    # Gradients and activations do not peak together: activations are freed layer by layer
+    # as backward allocates the gradients, and gradients are freed (set_to_none) before the
+    # next forward. Weights and optimizer states stay.
+    live = out["weights"] + out["optimizer"] + max(out["grads"],
+                                                   out["activations"] + out["logits"])
+    runtime = GPU_RUNTIME + 0.05 * live if device == "cuda" else CPU_RUNTIME
     out["runtime"] = runtime
-    train_peak = sum(out.values())
+    train_peak = live + runtime
     # Loading: the whole model on one rank (rank 0 with the meta load; every rank without).
     load_peak = weight_bytes + runtime if par != "zero3" else weight_bytes / world + runtime
     if device == "cuda" and par in ("fsdp2", "zero3"):
@@ -191,3 +199,40 @@ def format_estimate(est: dict) -> str:
     return (f"{est['params'] / 1e9:.2f}B params ({est['trainable'] / 1e6:,.1f}M trainable), "
             f"x{est['world']}: per device {est['total'] / GiB:.2f} GiB = {terms} GiB "
             f"(load {est['load'] / GiB:.2f}){extra}")
+
+
+def device_memory(info) -> tuple[float, str]:
+    """(bytes one rank may use, what that is): the GPU's memory, or on CPU the host's
+    available memory shared by the ranks of this node."""
+    import os
+
+    import torch
+
+    if info.device.type == "cuda":
+        return torch.cuda.get_device_properties(info.device).total_memory, "GPU memory"
+    avail = float("inf")
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return avail / local, f"available host RAM / {local} local ranks"
+
+
+def check_at_start(cfg, info, say=print) -> dict | None:
+    """The planner's estimate for this run, said at start; a warning when it does not fit.
+    Never fails a run: an architecture the planner cannot read just gets no estimate."""
+    try:
+        est = estimate(cfg, info.world, info.device.type)
+    except Exception as e:  # noqa: BLE001  (the estimate is advice, not a gate)
+        say(f"[netft] plan: no estimate ({type(e).__name__}: {e})")
+        return None
+    say(f"[netft] plan: {format_estimate(est)}")
+    limit, what = device_memory(info)
+    if est["total"] > limit:
+        say(f"[netft] WARNING: the estimate ({est['total'] / GiB:.1f} GiB per rank) exceeds "
+            f"{what} ({limit / GiB:.1f} GiB); expect an out-of-memory error. See `netft plan "
+            f"... --table` for what fits (activation checkpointing, more ranks, lora/qlora).")
+    return est

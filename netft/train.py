@@ -43,7 +43,8 @@ from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import build_engine, parameter_share
 from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
-                        peak_rss_gb)
+                        peak_rss_gb, rss_now_gb)
+from netft.plan import check_at_start
 from netft.tracking import start as start_tracking
 
 
@@ -208,6 +209,7 @@ def run(cfg: DictConfig) -> dict:
     torch.manual_seed(cfg.train.seed)
 
     model_path = resolve_path(cfg.model, log=say)
+    check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
     if cfg.parallel.name == "zero3":
         from netft.parallel.zero3 import before_model_load
 
@@ -234,8 +236,8 @@ def run(cfg: DictConfig) -> dict:
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
           f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
-          f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'})",
-          flush=True)
+          f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'}"
+          "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()), flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
     base_params, adapter_params = count_flops_params(engine.model)
     flops_token = flops_per_token(engine.model.config, base_params, adapter_params,

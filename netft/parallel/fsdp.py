@@ -44,6 +44,10 @@ def shard_model(model, parallel_cfg, info: DistInfo, fill=None) -> None:
         if fill is not None:
             fill(layer, root)
         fully_shard(layer, **kwargs)
+        if fill is not None:
+            from netft.models.meta_load import release_freed_memory
+
+            release_freed_memory()
     if fill is not None:
         fill(model, root)  # what is left: embeddings, final norm, head (and any wrapper's)
     fully_shard(root, **kwargs)
