@@ -11,7 +11,7 @@ reader can see which knob moves what. Per device (rank), in bytes:
                qlora: linear weights in NF4, 0.5 byte + 1/64 byte of scales (double quant)
   grads        trainable x bytes (/ world when sharded); zero3 keeps fp32 grad partitions
   optimizer    AdamW: 2 states x trainable x bytes(param) (/ world when sharded);
-               zero3 adds an fp32 master copy (4 bytes) per trainable parameter; cpu_offload
+               zero3: 2 fp32 states + an fp32 master copy when 16-bit (12 bytes); cpu_offload
                moves optimizer and master weights to the host (listed, not on the device)
   activations  T = micro_batch_size x max_length tokens per micro-batch, b = compute bytes
                without checkpointing: L x T x (10 h + 4 i) x b   (per layer: norms, q/k/v/o,
@@ -135,7 +135,9 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
         out["weights"] = weight_bytes
     grad_b = 4 if par == "zero3" else b
     out["grads"] = train * grad_b / (world if sharded else 1)
-    opt = train * 2 * b + (train * 4 if par == "zero3" and b != 4 else 0)
+    # torch AdamW keeps its 2 states in the parameter dtype; DeepSpeed keeps them in fp32,
+    # plus an fp32 master copy when the model is in 16-bit.
+    opt = train * 2 * b if par != "zero3" else train * (8 + (4 if b != 4 else 0))
     opt /= world if sharded else 1
     host = 0.0
     if cfg.parallel.cpu_offload:
