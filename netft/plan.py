@@ -23,7 +23,7 @@ reader can see which knob moves what. Per device (rank), in bytes:
                are freed layer by layer as backward allocates gradients, and gradients are
                freed before the next forward
   runtime      CUDA context + NCCL/allocator slack (GPU: 2 GiB + 5%), or the measured
-               resident size of a netft process before any weights (CPU, ~0.75 GiB)
+               resident size of a netft process before any weights (CPU, 0.48 GiB)
   load         rank 0 under the meta load (fsdp2 on 2+ ranks) and every rank without it
                briefly hold the whole model: P x bytes + runtime; the peak is the larger of
                load and train
@@ -49,7 +49,10 @@ PRESETS = {
                                      tie_word_embeddings=False),
 }
 PRESETS.update({k + "-Instruct": v for k, v in list(PRESETS.items())})
-CPU_RUNTIME = 0.75 * GiB  # measured: netft.train process with data and tokenizer, no model
+# Measured (bench/bench_plan.py on the tiny model, whose own terms are ~0.03 GiB): a
+# netft.train process with torch, transformers, tokenizer and data; DeepSpeed adds ~0.05.
+CPU_RUNTIME = 0.48 * GiB
+CPU_RUNTIME_ZERO3 = 0.05 * GiB
 GPU_RUNTIME = 2 * GiB
 
 
@@ -155,7 +158,8 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     # next forward. Weights and optimizer states stay.
     live = out["weights"] + out["optimizer"] + max(out["grads"],
                                                    out["activations"] + out["logits"])
-    runtime = GPU_RUNTIME + 0.05 * live if device == "cuda" else CPU_RUNTIME
+    runtime = (GPU_RUNTIME + 0.05 * live if device == "cuda" else
+               CPU_RUNTIME + (CPU_RUNTIME_ZERO3 if par == "zero3" else 0))
     out["runtime"] = runtime
     train_peak = live + runtime
     # Loading: the whole model on one rank (rank 0 with the meta load; every rank without).

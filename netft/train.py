@@ -76,8 +76,9 @@ def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
         loss_sum += s.item()
         for k, v in st.items():
             stats[k] = stats.get(k, 0.0) + v
-    return (distributed.all_reduce_sum(loss_sum, info) / n_units,
-            {k: distributed.all_reduce_sum(v, info) / n_units for k, v in sorted(stats.items())})
+    keys = sorted(stats)  # loss and every statistic in one collective
+    sums, _ = distributed.all_reduce_packed([loss_sum] + [stats[k] for k in keys], [], info)
+    return sums[0] / n_units, {k: v / n_units for k, v in zip(keys, sums[1:])}
 
 
 @torch.no_grad()
@@ -301,7 +302,8 @@ def run(cfg: DictConfig) -> dict:
                     f"good checkpoint is {checkpoint.latest(run_dir)}.")
             grad_norm = engine.step()
             step += 1
-            step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
+            (step_tokens,), (peak_mem,) = distributed.all_reduce_packed(
+                [sum(b["n_tokens"] for b in batches)], [peak_memory_gb(info.device)], info)
             tokens_seen += step_tokens
             dt = time.perf_counter() - t0
             per_device = step_tokens / dt / info.world
@@ -310,8 +312,7 @@ def run(cfg: DictConfig) -> dict:
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
                        "train/tokens_per_s_per_device": per_device,
                        "train/mfu": flops_token * per_device / peak,
-                       "train/peak_mem_gb": distributed.all_reduce_max(
-                           peak_memory_gb(info.device), info),
+                       "train/peak_mem_gb": peak_mem,
                        "train/epoch": epoch + 1, "train/tokens": tokens_seen}
             tracker.log(metrics, step)
             bar.update(1)
