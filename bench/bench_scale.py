@@ -124,6 +124,8 @@ def main() -> None:
                                                "parallel.export_shard_mb=100000"],
         "fsdp2 new path": torchrun + common + ["parallel=fsdp2", "parallel.meta_load=true",
                                                "parallel.export_shard_mb=256"],
+        # ZeRO-3 loads partitioned already (zero.Init); measured the same way, for reference.
+        "zero3": torchrun + common + ["parallel=zero3"],
     }
     res, losses = {}, {}
     for name, cmd in runs.items():
@@ -143,6 +145,9 @@ def main() -> None:
     for r in (0, 1):
         print(f"  rank {r}: old {old[r]['setup']:.3f}  new {new[r]['setup']:.3f}  "
               f"new/1-process {new[r]['setup'] / one:.2f}  new/old {new[r]['setup'] / old[r]['setup']:.2f}")
+    z = res["zero3"]
+    print("  zero3: " + "  ".join(f"rank {r} {z[r]['setup']:.3f} ({z[r]['setup'] / one:.2f}x)"
+                                  for r in (0, 1)))
     diff = max(abs(a - b) for a, b in zip(losses["fsdp2 old path"], losses["fsdp2 new path"]))
     print(f"per-step loss |old - new| max: {diff:.2e}")
     if args.method != "full":
@@ -151,7 +156,7 @@ def main() -> None:
         return
     print(f"export (GiB; full state {size_gb:.3f}): increment = peak - RSS before")
     for r in (0, 1):
-        for name, x in (("old", old), ("new", new)):
+        for name, x in (("old", old), ("new", new), ("zero3", z)):
             inc = x[r]["export_peak"] - x[r]["export_before"]
             print(f"  rank {r} {name} ({x[r]['export_how']}): before {x[r]['export_before']:.3f} "
                   f"peak {x[r]['export_peak']:.3f} increment {inc:.3f} = {inc / size_gb:.2f}x state")
