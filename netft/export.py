@@ -125,7 +125,7 @@ def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int) -> None:
         seen.add(id(t))
         full = t.full_tensor() if hasattr(t, "full_tensor") else t  # collective for DTensors
         if info.is_main:
-            pending[name] = full.detach().to("cpu", copy=True).contiguous()
+            pending[name] = full.detach().to("cpu").contiguous()  # full_tensor: already new
             size += full.numel() * full.element_size()
             total += full.numel() * full.element_size()
         del full

@@ -121,7 +121,15 @@ def fill_from_rank0(module, root, info: DistInfo) -> None:
         raise RuntimeError(f"rank {info.rank}: tensors of {type(module).__name__} are still "
                            "on the meta device")
     for t in tensors:
-        torch.distributed.broadcast(t.data, src=0)
+        if t.device == info.device:
+            torch.distributed.broadcast(t.data, src=0)
+        else:
+            # nccl sends device tensors only: rank 0's model and every rank's buffers sit on
+            # the CPU until fully_shard moves them (not measured here: no GPU on this task).
+            buf = t.data.to(info.device)
+            torch.distributed.broadcast(buf, src=0)
+            if not info.is_main:
+                t.data.copy_(buf)
 
 
 def release_freed_memory() -> None:

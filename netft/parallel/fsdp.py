@@ -24,7 +24,7 @@ def decoder_layers(model) -> list[torch.nn.Module]:
 
 
 def shard_model(model, parallel_cfg, info: DistInfo, fill=None) -> None:
-    """fully_shard each decoder layer, then the root. fill(unit, model), when given, runs on
+    """fully_shard each decoder layer, then the root. fill(unit, root), when given, runs on
     every rank right before a unit is sharded (the meta load sends rank 0's weights there)."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
