@@ -4,12 +4,13 @@ The estimate is a sum of named terms, each a formula of the model shape and the 
 reader can see which knob moves what. Per device (rank), in bytes:
 
   weights      P x bytes(dtype)                            single / ddp
-               P x bytes / world + working set              fsdp2 / zero3
-                 working set: 2 decoder layers unsharded (the one computing + the prefetched
-                 one) and, for fsdp2, the root's embedding/norm/head, which FSDP2 keeps
-                 unsharded from forward to backward
+               P x bytes / world + gathered copies          fsdp2 / zero3
+                 fsdp2: 2 decoder layers (the one computing + the prefetched one) and the
+                 root's embedding/norm/head, which FSDP2 keeps unsharded through the step;
+                 zero3: up to stage3_max_live_parameters (1e9, DeepSpeed's default)
                qlora: linear weights in NF4, 0.5 byte + 1/64 byte of scales (double quant)
-  grads        trainable x bytes (/ world when sharded); zero3 keeps fp32 grad partitions
+  grads        trainable x bytes (/ world when sharded); zero3: fp32 partitions + the
+               reduce bucket (reduce_bucket_size 5e8 elements, DeepSpeed's default)
   optimizer    AdamW: 2 states x trainable x bytes(param) (/ world when sharded);
                zero3: 2 fp32 states + an fp32 master copy when 16-bit (12 bytes); cpu_offload
                moves optimizer and master weights to the host (listed, not on the device)
@@ -25,8 +26,9 @@ reader can see which knob moves what. Per device (rank), in bytes:
   runtime      CUDA context + NCCL/allocator slack (GPU: 2 GiB + 5%), or the measured
                resident size of a netft process before any weights (CPU, 0.48 GiB)
   load         rank 0 under the meta load (fsdp2 on 2+ ranks) and every rank without it
-               briefly hold the whole model: P x bytes + runtime; the peak is the larger of
-               load and train
+               briefly hold the whole model: P x bytes (+ the checkpoint's own bytes when it
+               is converted to another dtype) + runtime; the peak is the larger of load and
+               train
 
 Checked against measured peaks on CPU (bench/bench_plan.py, docs/scale.md).
 """
@@ -42,16 +44,18 @@ PRESETS = {
     "meta-llama/Llama-3.1-8B": dict(hidden_size=4096, intermediate_size=14336,
                                     num_hidden_layers=32, num_attention_heads=32,
                                     num_key_value_heads=8, vocab_size=128256,
-                                    tie_word_embeddings=False),
+                                    tie_word_embeddings=False, dtype="bfloat16"),
     "meta-llama/Llama-3.1-70B": dict(hidden_size=8192, intermediate_size=28672,
                                      num_hidden_layers=80, num_attention_heads=64,
                                      num_key_value_heads=8, vocab_size=128256,
-                                     tie_word_embeddings=False),
+                                     tie_word_embeddings=False, dtype="bfloat16"),
 }
 PRESETS.update({k + "-Instruct": v for k, v in list(PRESETS.items())})
 # Measured (bench/bench_plan.py on the tiny model, whose own terms are ~0.03 GiB): a
 # netft.train process with torch, transformers, tokenizer and data; DeepSpeed adds ~0.05.
 CPU_RUNTIME = 0.48 * GiB
+DS_MAX_LIVE = 1e9  # DeepSpeed stage3_max_live_parameters default (netft does not set it)
+DS_REDUCE_BUCKET = 5e8  # DeepSpeed reduce_bucket_size default
 CPU_RUNTIME_ZERO3 = 0.05 * GiB
 GPU_RUNTIME = 2 * GiB
 
@@ -66,14 +70,17 @@ class Shape:
     head_dim: int
     vocab: int
     tied: bool
+    ckpt_bytes: int = 0  # bytes per weight in the checkpoint (0: unknown)
 
     @classmethod
     def from_config(cls, c: dict) -> "Shape":
         heads = c["num_attention_heads"]
+        dtype = str(c.get("dtype") or c.get("torch_dtype") or "")
         return cls(c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], heads,
                    c.get("num_key_value_heads") or heads,
                    c.get("head_dim") or c["hidden_size"] // heads, c["vocab_size"],
-                   bool(c.get("tie_word_embeddings", False)))
+                   bool(c.get("tie_word_embeddings", False)),
+                   4 if "float32" in dtype else 2 if "16" in dtype else 0)
 
     def linears(self) -> list[tuple[int, int]]:
         """(in, out) of each linear layer of one decoder layer."""
@@ -129,19 +136,25 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
         weight_bytes = P * b
     layer_bytes = weight_bytes / P * s.layer_params()
     out: dict[str, float] = {}
-    if sharded:
-        work = 2 * layer_bytes * (1 - 1 / world)
-        if par == "fsdp2":
-            work += s.root_params() * b * (1 - 1 / world)
-        out["weights"] = weight_bytes / world + work
+    if sharded and par == "fsdp2":
+        # Gathered copies are full-size buffers beside the shards: 2 decoder layers (the one
+        # computing, the prefetched one) and the root's embedding/norm/head.
+        out["weights"] = weight_bytes / world + 2 * layer_bytes + s.root_params() * b
+    elif sharded:
+        # DeepSpeed keeps up to stage3_max_live_parameters (default 1e9) gathered, and with
+        # the default reuse distance a model below that stays gathered through the step.
+        out["weights"] = weight_bytes / world + min(P, DS_MAX_LIVE) * b
     else:
         out["weights"] = weight_bytes
-    grad_b = 4 if par == "zero3" else b
-    out["grads"] = train * grad_b / (world if sharded else 1)
-    # torch AdamW keeps its 2 states in the parameter dtype; DeepSpeed keeps them in fp32,
-    # plus an fp32 master copy when the model is in 16-bit.
-    opt = train * 2 * b if par != "zero3" else train * (8 + (4 if b != 4 else 0))
-    opt /= world if sharded else 1
+    if par == "zero3":
+        # fp32 gradient partitions + the reduce bucket (reduce_bucket_size, default 5e8
+        # elements, allocated whole with contiguous_gradients).
+        out["grads"] = train * 4 / world + min(DS_REDUCE_BUCKET, P) * b
+        # fp32 Adam states + the fp32 master partition (kept even for fp32 models).
+        opt = train * 12 / world
+    else:
+        out["grads"] = train * b / (world if sharded else 1)
+        opt = train * 2 * b / (world if sharded else 1)  # torch AdamW: states in param dtype
     host = 0.0
     if cfg.parallel.cpu_offload:
         host, opt = opt, 0.0
@@ -162,8 +175,10 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
                CPU_RUNTIME + (CPU_RUNTIME_ZERO3 if par == "zero3" else 0))
     out["runtime"] = runtime
     train_peak = live + runtime
-    # Loading: the whole model on one rank (rank 0 with the meta load; every rank without).
-    load_peak = weight_bytes + runtime if par != "zero3" else weight_bytes / world + runtime
+    # Loading: the whole model on one rank (rank 0 with the meta load; every rank without);
+    # a checkpoint in another dtype is read (memory-mapped pages) while being converted.
+    convert = P * s.ckpt_bytes if s.ckpt_bytes and s.ckpt_bytes != b else 0
+    load_peak = (weight_bytes + convert if par != "zero3" else weight_bytes / world) + runtime
     if device == "cuda" and par in ("fsdp2", "zero3"):
         load_peak = 0.0  # loaded on the host (CPU RAM), sharded onto the devices
     out["total"] = max(train_peak, load_peak)
