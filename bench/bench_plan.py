@@ -30,9 +30,21 @@ def main() -> None:
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--combos", default="full:single,lora:single,full:fsdp2,lora:fsdp2,"
                                         "full:zero3,lora:zero3")
+    ap.add_argument("--from-log", default=None,
+                    help="re-plan the measured rows of an earlier run's output (no training)")
     args = ap.parse_args()
     from netft.cli import compose_config
     from netft.plan import GiB, estimate
+
+    measured_before = {}
+    if args.from_log:
+        import re
+
+        for line in open(args.from_log):
+            m = re.match(r"\| (\w+) \| (\w+) \| \d \| [\d.]+ \| ([\d.]+) \|", line)
+            if m:
+                measured_before[f"{m[1]}:{m[2]}"] = float(m[3])
+        args.combos = ",".join(measured_before)
 
     model = [f"model.name_or_path={args.model}"] if args.model != "tiny" else ["model=tiny"]
     work = Path(tempfile.mkdtemp(prefix="netft-bench-plan-"))
@@ -42,6 +54,11 @@ def main() -> None:
         over = COMMON + model + [f"method={method}", f"parallel={par}"]
         world = 1 if par == "single" else 2
         est = estimate(compose_config(over), world, "cpu")
+        if combo in measured_before:
+            measured = measured_before[combo]
+            planned = est["total"] / GiB
+            rows.append((method, par, world, planned, measured, planned / measured - 1))
+            continue
         run_dir = work / combo.replace(":", "_")
         py = [sys.executable]
         cmd = (py + ["-m", "netft.train"] if world == 1 else
