@@ -13,8 +13,9 @@ plain path peaks (the whole model, once) and the others at their shards plus one
 
 Why not torch's `set_model_state_dict(..., broadcast_from_rank0=True)` after `fully_shard`:
 it needs every rank's shards allocated before rank 0 can send anything, so rank 0 holds the
-whole model *and* its shards (measured on a 316M model, 2 ranks: rank 0 at 2.17 GiB against
-1.74 GiB on the plain path). Sending per unit before it is sharded avoids that.
+whole model *and* its shards at once (+1/world of the model). Sending per unit before it is
+sharded keeps rank 0 at the plain path's peak (measured, 316M model converted bf16 -> fp32 at
+load: 2.153 GiB on both paths; rank 1: 1.109 against 2.153 GiB; docs/scale.md).
 
 Buffers are built for real (accelerate's `init_empty_weights(include_buffers=False)`), as
 `from_pretrained` builds them (rotary `inv_freq` is in no state dict), and then overwritten
