@@ -10,6 +10,7 @@
     netft merge RUN|ADAPTER --out DIR      LoRA adapter -> standalone HF model
     netft export RUN|MODEL --out DIR       model folder for serving (+ generation config)
     netft chat RUN|MODEL [--prompt TEXT]   streaming chat; one turn with --prompt
+    netft plan [--world 8] [--gpu-gb 80] OVERRIDES...   memory per device before launching
 """
 from __future__ import annotations
 
@@ -237,6 +238,55 @@ def cmd_report(args) -> int:
     return 0
 
 
+def compose_config(overrides):
+    """The run config exactly as netft-train composes it (without Hydra's run dir)."""
+    from pathlib import Path
+
+    import netft.config  # noqa: F401  (registers the schema with Hydra)
+    from hydra import compose, initialize_config_dir
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides) + ["run_dir=."])
+
+
+def cmd_plan(args) -> int:
+    from omegaconf import OmegaConf
+
+    from netft.plan import GiB, advice, estimate, format_estimate, model_shape
+
+    cfg = compose_config(args.overrides)
+    shape = model_shape(cfg.model)
+    world = 1 if cfg.parallel.name == "single" else args.world
+    print(f"[plan] {cfg.model.name_or_path}, method={cfg.method.name}, "
+          f"parallel={cfg.parallel.name}, activation_checkpointing="
+          f"{cfg.parallel.activation_checkpointing}, micro_batch_size="
+          f"{cfg.train.micro_batch_size} x max_length={cfg.train.max_length}, {args.device}")
+    print("[plan] " + format_estimate(estimate(cfg, world, args.device, shape)))
+    if args.device == "cuda":
+        print("[plan] " + advice(cfg, args.gpu_gb, world, shape))
+    if args.table:
+        print(f"\n| method | parallel | world | act. ckpt | weights | grads | optimizer | "
+              f"activations | logits | total GiB/device | fits {args.gpu_gb:g} GB |")
+        print("|" + "---|" * 11)
+        for method in ("full", "lora", "qlora"):
+            for par in ("single", "fsdp2", "zero3"):
+                if method == "qlora" and par == "zero3":
+                    continue  # refused by netft (config.validate)
+                for ac in (False, True):
+                    c = OmegaConf.merge(cfg, {"method": {"name": method},
+                                              "parallel": {"name": par,
+                                                           "activation_checkpointing": ac}})
+                    w = 1 if par == "single" else args.world
+                    e = estimate(c, w, args.device, shape)
+                    cells = " | ".join(f"{e[k] / GiB:.1f}" for k in
+                                       ("weights", "grads", "optimizer", "activations", "logits"))
+                    fits = "yes" if e["total"] <= args.gpu_gb * GiB else "no"
+                    print(f"| {method} | {par} | {w} | {'on' if ac else 'off'} | {cells} | "
+                          f"{e['total'] / GiB:.1f} | {fits} |")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="netft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -334,6 +384,15 @@ def main(argv=None) -> int:
     p.add_argument("--wandb-entity", default=None)
     p.add_argument("--wandb-group", default=None)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan", help="memory per device of a config, before launching it")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, as for netft-train")
+    p.add_argument("--world", type=int, default=8, help="ranks (ignored for parallel=single)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--gpu-gb", type=float, default=80.0)
+    p.add_argument("--table", action="store_true",
+                   help="also every method x parallel x activation checkpointing")
+    p.set_defaults(func=cmd_plan)
 
     args = parser.parse_args(argv)
     from netft.data.chat import DataError

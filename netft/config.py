@@ -66,6 +66,13 @@ class ParallelConfig:
     name: str = "single"  # single | ddp | fsdp2 | zero3
     activation_checkpointing: bool = False
     cpu_offload: bool = False
+    # fsdp2 on 2+ ranks: only rank 0 reads the checkpoint; the other ranks build the model on
+    # the meta device and receive their shards (netft/models/meta_load.py). false = every rank
+    # loads the whole model first (the old path; kept for comparisons).
+    meta_load: bool = True
+    # fsdp2 full fine-tunes export final/ file by file from the shards (netft/export.py); one
+    # file's worth of tensors is the most any rank holds beyond its shards.
+    export_shard_mb: int = 512
     # Backend of the process group: auto = nccl on CUDA, gloo on CPU.
     backend: str = "auto"
 
@@ -302,14 +309,17 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
 
     method, parallel = cfg.method.name, cfg.parallel.name
     if method == "qlora":
-        if not cuda:
-            raise ConfigError(
-                "method=qlora needs a CUDA GPU (bitsandbytes 4-bit kernels); none is visible. "
-                "Use method=lora on CPU, or run on a GPU node.")
         try:
-            import bitsandbytes  # noqa: F401
+            import bitsandbytes
         except ImportError as e:
             raise ConfigError("method=qlora needs bitsandbytes: pip install 'netft[gpu]'.") from e
+        # bitsandbytes >= 0.46 ships a CPU backend for NF4 (measured to train here with
+        # 0.50.2, docs/scale.md); older versions need CUDA.
+        version = tuple(int(x) for x in bitsandbytes.__version__.split(".")[:2])
+        if not cuda and version < (0, 46):
+            raise ConfigError(
+                f"method=qlora on CPU needs bitsandbytes >= 0.46 (CPU NF4 backend); "
+                f"{bitsandbytes.__version__} is installed. Use method=lora, or a GPU node.")
         if parallel == "zero3":
             raise ConfigError(
                 "method=qlora with parallel=zero3 is not supported: 4-bit weights cannot be "

@@ -107,6 +107,24 @@ def all_reduce_max(value: float, info: DistInfo) -> float:
     return all_reduce_sum(value, info, op=dist.ReduceOp.MAX)
 
 
+def all_reduce_packed(sums: list[float], maxes: list[float], info: DistInfo):
+    """Sums and maxima of several values in one blocking collective instead of one each.
+    A maximum travels as a slot per rank (zeros elsewhere) in the same SUM, so float64
+    results equal those of separate all-reduces."""
+    if not info.distributed:
+        return list(sums), list(maxes)
+    slots = [0.0] * (len(maxes) * info.world)
+    for j, v in enumerate(maxes):
+        slots[j * info.world + info.rank] = float(v)
+    t = torch.tensor([float(v) for v in sums] + slots, dtype=torch.float64,
+                     device=info.device if info.backend == "nccl" else "cpu")
+    dist.all_reduce(t)
+    out = t.tolist()
+    n = len(sums)
+    return out[:n], [max(out[n + j * info.world: n + (j + 1) * info.world])
+                     for j in range(len(maxes))]
+
+
 def teardown(info: DistInfo) -> None:
     # barrier + destroy avoids gloo's "terminate called without an active exception" at exit.
     if info.distributed and dist.is_initialized():

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo, barrier
+from netft.perf import phase_peak_rss_gb, reset_peak_rss
 
 
 def _check_weights(sd: dict, what: str) -> None:
@@ -25,10 +26,50 @@ def _check_weights(sd: dict, what: str) -> None:
                            "the weights were not gathered from their shards")
 
 
-def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo) -> Path:
-    state = engine.full_state_dict()  # collective: every rank takes part
+def streamed(engine, method: str, shard_bytes: int) -> bool:
+    """Full fine-tunes under fsdp2 export without a full gather (write_streamed) when the
+    model is larger than one file; a smaller model is gathered whole either way, and
+    save_pretrained is the well-trodden path for it."""
+    if engine.name != "fsdp2" or method != "full":
+        return False
+    params = {id(p): p for p in engine.model.parameters()}.values()  # DTensor numel = global
+    return sum(p.numel() * p.element_size() for p in params) > shard_bytes
+
+
+def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
+               shard_mb: int = 512) -> Path:
+    """Write out_dir on rank 0 (collective); prints each rank's RSS before / peak during."""
+    before = reset_peak_rss()
+    path, how = _save_final(engine, tokenizer, method, out_dir, info, shard_mb)
+    print(f"[netft] rank {info.rank} export ({how}): RSS before {before:.3f} GiB, peak "
+          f"{phase_peak_rss_gb():.3f} GiB", flush=True)
+    return path
+
+
+def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
+                shard_mb: int) -> tuple[Path, str]:
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if streamed(engine, method, shard_mb << 20):
+        if info.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        barrier(info)
+        write_streamed(engine.model, tmp, info, shard_mb << 20)  # collective
+        if info.is_main:
+            tokenizer.save_pretrained(tmp)
+            _replace(tmp, out_dir)
+        barrier(info)
+        return out_dir, "streamed"
+    if method != "full" and engine.name != "zero3":
+        # The adapter only: gathering the frozen base too would put the whole model on
+        # rank 0 just to throw it away (the consolidated-save OOM of large LoRA runs).
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(engine.model, options=StateDictOptions(
+            full_state_dict=True, cpu_offload=True, ignore_frozen_params=True))
+    else:
+        state = engine.full_state_dict()  # collective: every rank takes part
     if info.is_main:
-        tmp = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model = engine.model
         if method == "full":
@@ -40,8 +81,72 @@ def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo) ->
             _check_weights(get_peft_model_state_dict(model, state_dict=state), "the adapter")
             model.save_pretrained(tmp, state_dict=state, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        _replace(tmp, out_dir)
     barrier(info)
-    return out_dir
+    return out_dir, "gathered on rank 0" if method == "full" else "adapter"
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+
+
+def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int) -> None:
+    """HF safetensors straight from FSDP2 shards, one file's worth of tensors at a time.
+
+    Every rank walks the same tensors in the same order and all-gathers each one
+    (DTensor.full_tensor); rank 0 keeps them until a file's worth (shard_bytes) is ready and
+    writes it; the others drop them at once. So the extra memory of any rank is one file's
+    worth of tensors (rank 0) or one tensor (others), never the whole model.
+    Tied weights are written once (from_pretrained ties them again); several files get a
+    model.safetensors.index.json, like save_pretrained.
+    """
+    from safetensors.torch import save_file
+
+    seen: set[int] = set()
+    files: list[list[str]] = [[]]
+    pending: dict[str, torch.Tensor] = {}
+    size = total = 0
+
+    def flush() -> None:
+        nonlocal pending, size
+        if info.is_main and pending:
+            _check_weights(pending, "the model")
+            save_file(pending, out / f"part-{len(files) - 1}.safetensors",
+                      metadata={"format": "pt"})
+            files[-1].extend(pending)
+            files.append([])
+        pending, size = {}, 0
+
+    for name, t in model.state_dict(keep_vars=True).items():
+        if id(t) in seen:  # the second name of a tied weight
+            continue
+        seen.add(id(t))
+        full = t.full_tensor() if hasattr(t, "full_tensor") else t  # collective for DTensors
+        if info.is_main:
+            pending[name] = full.detach().to("cpu").contiguous()  # full_tensor: already new
+            size += full.numel() * full.element_size()
+            total += full.numel() * full.element_size()
+        del full
+        if size >= shard_bytes:
+            flush()
+    flush()
+    if not info.is_main:
+        return
+    files = [f for f in files if f]
+    if len(files) == 1:
+        os.replace(out / "part-0.safetensors", out / "model.safetensors")
+    else:
+        import json
+
+        weight_map = {}
+        for i, names in enumerate(files):
+            fname = f"model-{i + 1:05d}-of-{len(files):05d}.safetensors"
+            os.replace(out / f"part-{i}.safetensors", out / fname)
+            weight_map.update({n: fname for n in names})
+        (out / "model.safetensors.index.json").write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+    model.config.save_pretrained(out)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out)

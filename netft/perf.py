@@ -68,3 +68,41 @@ def peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident set size so far (host RAM), GiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def reset_peak_rss() -> float:
+    """Restart the kernel's peak-RSS counter (VmHWM) so a phase's own peak can be read;
+    returns the RSS now, GiB. Linux only; without it the peak stays the process's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    return _status_gb("VmRSS")
+
+
+def phase_peak_rss_gb() -> float:
+    """Peak RSS since the last reset_peak_rss() (since the start without one), GiB."""
+    return _status_gb("VmHWM")
+
+
+def _status_gb(field: str) -> float:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
+    return float("nan")
+
+
+def rss_now_gb() -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory now, GiB. transformers 5 loads safetensors
+    memory-mapped: untouched weights are not resident at all, touched ones count as
+    file-backed pages (page cache, shared by every process that maps the same file)."""
+    return _status_gb("RssAnon"), _status_gb("RssFile")

@@ -44,10 +44,13 @@ from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                resolve_path)
+from netft.models.meta_load import load_meta, use_meta_load
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import NonFiniteGradError, build_engine, parameter_share
-from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_memory_gb
+from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
+                        peak_rss_gb, rss_now_gb)
+from netft.plan import check_at_start
 from netft.tracking import start as start_tracking
 
 
@@ -79,8 +82,9 @@ def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
         loss_sum += s.item()
         for k, v in st.items():
             stats[k] = stats.get(k, 0.0) + v
-    return (distributed.all_reduce_sum(loss_sum, info) / n_units,
-            {k: distributed.all_reduce_sum(v, info) / n_units for k, v in sorted(stats.items())})
+    keys = sorted(stats)  # loss and every statistic in one collective
+    sums, _ = distributed.all_reduce_packed([loss_sum] + [stats[k] for k in keys], [], info)
+    return sums[0] / n_units, {k: v / n_units for k, v in zip(keys, sums[1:])}
 
 
 @torch.no_grad()
@@ -244,6 +248,8 @@ def load_for_training(model_path, cfg, info):
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
                           "an instruction-tuned model or add chat_template.jinja to the folder")
+    if use_meta_load(cfg, info):  # fsdp2: only rank 0 reads; the others get their shards
+        return tokenizer, load_meta(model_path, cfg, info)
     try:
         model = load_model(model_path, cfg.model, cfg.method, info.device)
     except (OSError, ValueError) as e:
@@ -295,6 +301,7 @@ def run(cfg: DictConfig) -> dict:
     torch.manual_seed(cfg.train.seed)
 
     model_path = resolve_path(cfg.model, log=say)
+    check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
     if cfg.parallel.name == "zero3":
         from netft.parallel.zero3 import before_model_load
 
@@ -322,7 +329,9 @@ def run(cfg: DictConfig) -> dict:
     engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
     print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
-          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])})", flush=True)
+          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
+          f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'}"
+          "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()), flush=True)
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
     base_params, adapter_params = count_flops_params(engine.model)
     flops_token = flops_per_token(engine.model.config, base_params, adapter_params,
@@ -406,7 +415,8 @@ def run(cfg: DictConfig) -> dict:
                        "checkpoint> train.resume_force=true." if good else
                        "No checkpoint was saved yet; rerun with a lower train.lr."))
             step += 1
-            step_tokens = distributed.all_reduce_sum(sum(b["n_tokens"] for b in batches), info)
+            (step_tokens,), (peak_mem,) = distributed.all_reduce_packed(
+                [sum(b["n_tokens"] for b in batches)], [peak_memory_gb(info.device)], info)
             tokens_seen += step_tokens
             dt = time.perf_counter() - t0
             per_device = step_tokens / dt / info.world
@@ -415,8 +425,7 @@ def run(cfg: DictConfig) -> dict:
                        "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
                        "train/tokens_per_s_per_device": per_device,
                        "train/mfu": flops_token * per_device / peak,
-                       "train/peak_mem_gb": distributed.all_reduce_max(
-                           peak_memory_gb(info.device), info),
+                       "train/peak_mem_gb": peak_mem,
                        "train/epoch": epoch + 1, "train/tokens": tokens_seen}
             tracker.log(metrics, step)
             bar.update(1)
@@ -438,7 +447,8 @@ def run(cfg: DictConfig) -> dict:
                                     epoch + 1, step, run_dir))
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
-                save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info)
+                save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info,
+                           cfg.parallel.export_shard_mb)
         if stopped_at is not None and cfg.train.save_every_epoch:
             # A max_steps stop is not an epoch end: a later resume with a higher max_steps
             # continues this epoch instead of skipping the rest of it.
@@ -454,7 +464,8 @@ def run(cfg: DictConfig) -> dict:
     bar.close()
 
     # ---------------------------------------------------------------- save
-    final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info)
+    final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info,
+                           cfg.parallel.export_shard_mb)
     if domain_rows and info.is_main and history and "domain" in history[-1]:
         last = run_dir / "eval" / f"epoch-{history[-1]['epoch']}"
         say("\n" + (last / "table.txt").read_text())

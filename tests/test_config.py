@@ -34,7 +34,7 @@ def test_wrong_type_fails_naming_key():
 
 
 @pytest.mark.parametrize("overrides,needle", [
-    (["method=qlora"], "method=qlora needs a CUDA GPU"),
+    (["method=qlora", "parallel=zero3"], "method=qlora with parallel=zero3"),
     (["model.attn_implementation=flash_attention_2"], "model.attn_implementation"),
     (["parallel.backend=nccl"], "parallel.backend=nccl"),
     (["train.micro_batch_size=0"], "train.micro_batch_size"),
@@ -48,13 +48,14 @@ def test_impossible_combinations_rejected(overrides, needle):
     assert needle in str(e.value)
 
 
-def test_qlora_on_cpu_fails_before_model_load(tmp_path):
+def test_qlora_zero3_fails_before_model_load(tmp_path):
     # The model path does not exist: had loading started, the error would be about it.
-    proc = subprocess.run(netft_train_cmd("method=qlora", "model.name_or_path=/does/not/exist",
+    proc = subprocess.run(netft_train_cmd("method=qlora", "parallel=zero3",
+                                          "model.name_or_path=/does/not/exist",
                                           f"run_dir={tmp_path}/run"),
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "method=qlora needs a CUDA GPU" in proc.stderr
+    assert "method=qlora with parallel=zero3" in proc.stderr
     assert "does/not/exist" not in proc.stderr
     assert not (tmp_path / "run").exists()
 

@@ -104,6 +104,14 @@ def load_model(path: str, model_cfg, method_cfg, device: torch.device):
     else:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     model.config.use_cache = False
+    if method_cfg.name == "qlora" and device.type == "cpu":
+        for m in model.modules():
+            # bitsandbytes 0.50 repacks 4-bit weights in place for a CPU inference kernel the
+            # first time a module runs in eval mode; that fails when in_features is not a
+            # multiple of 64 (measured: the tiny model's 352) and would change the weight
+            # format between evaluation and training. The plain dequantise path does both.
+            if hasattr(m, "support_avx512bf16_for_cpu"):
+                m.support_avx512bf16_for_cpu = False
     if model_cfg.liger:
         from liger_kernel.transformers.monkey_patch import _apply_liger_kernel_to_instance
 

@@ -64,7 +64,12 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     if name == "fsdp2":
         from netft.parallel.fsdp import shard_model
 
-        shard_model(model, cfg.parallel, info)
+        from netft.models.meta_load import fill_from_rank0, use_meta_load
+
+        # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
+        fill = ((lambda unit, root: fill_from_rank0(unit, root, info))
+                if use_meta_load(cfg, info) else None)
+        shard_model(model, cfg.parallel, info, fill)
         module = model
     elif name == "ddp":
         from torch.nn.parallel import DistributedDataParallel

@@ -23,7 +23,9 @@ def decoder_layers(model) -> list[torch.nn.Module]:
     return layers
 
 
-def shard_model(model, parallel_cfg, info: DistInfo) -> None:
+def shard_model(model, parallel_cfg, info: DistInfo, fill=None) -> None:
+    """fully_shard each decoder layer, then the root. fill(unit, root), when given, runs on
+    every rank right before a unit is sharded (the meta load sends rank 0's weights there)."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
@@ -35,9 +37,17 @@ def shard_model(model, parallel_cfg, info: DistInfo) -> None:
                                                    reduce_dtype=torch.float32)
     if parallel_cfg.cpu_offload:
         kwargs["offload_policy"] = CPUOffloadPolicy()
-    for layer in decoder_layers(model):
-        fully_shard(layer, **kwargs)
     # The root is the HF model itself, not a PEFT wrapper around it: PeftModel.generate calls
     # the inner model directly, which must carry the root's unshard hooks.
     root = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for layer in decoder_layers(model):
+        if fill is not None:
+            fill(layer, root)
+        fully_shard(layer, **kwargs)
+        if fill is not None:
+            from netft.models.meta_load import release_freed_memory
+
+            release_freed_memory()
+    if fill is not None:
+        fill(model, root)  # what is left: embeddings, final norm, head (and any wrapper's)
     fully_shard(root, **kwargs)

@@ -1,0 +1,54 @@
+"""The planner's arithmetic (no runs; bench/bench_plan.py checks it against measured peaks)."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, compose
+from netft.plan import GiB, PRESETS, Shape, estimate
+
+LLAMA8B = Shape.from_config(PRESETS["meta-llama/Llama-3.1-8B"])
+
+
+def est(overrides, world=8, device="cuda"):
+    return estimate(compose(["run_dir=/tmp/x", *overrides]), world, device, LLAMA8B)
+
+
+def test_llama8b_parameter_count_matches_the_model_card():
+    assert LLAMA8B.params() == pytest.approx(8.03e9, rel=0.002)
+    assert Shape.from_config(PRESETS["meta-llama/Llama-3.1-70B"]).params() == pytest.approx(
+        70.55e9, rel=0.002)
+
+
+def test_terms_follow_the_config():
+    single = est(["method=full", "parallel=single"])
+    fsdp = est(["method=full", "parallel=fsdp2"])
+    # Sharding divides weights/grads/optimizer by the world size (plus a working set).
+    assert fsdp["grads"] == pytest.approx(single["grads"] / 8)
+    assert single["weights"] / 8 < fsdp["weights"] < single["weights"] / 2
+    ac = est(["method=full", "parallel=fsdp2", "parallel.activation_checkpointing=true"])
+    assert ac["activations"] < fsdp["activations"] / 5 and ac["total"] < fsdp["total"]
+    lora, qlora = est(["method=lora", "parallel=fsdp2"]), est(["method=qlora", "parallel=fsdp2"])
+    assert lora["optimizer"] < fsdp["optimizer"] / 100  # adapters only
+    assert lora["weights"] == pytest.approx(fsdp["weights"])
+    q1, l1 = est(["method=qlora", "parallel=single"]), est(["method=lora", "parallel=single"])
+    assert q1["weights"] < l1["weights"] / 2.5  # NF4 base
+    assert qlora["weights"] < lora["weights"]
+    assert est(["method=full", "parallel=fsdp2", "parallel.cpu_offload=true"])["optimizer"] == 0
+    # Twice the tokens per micro-batch: twice the activations and logits.
+    big = est(["method=full", "parallel=fsdp2", "train.micro_batch_size=8"])
+    assert big["activations"] == pytest.approx(2 * fsdp["activations"])
+
+
+def test_cli_plan_prints_estimate_advice_and_table():
+    proc = subprocess.run([sys.executable, "-m", "netft.cli", "plan", "model=llama3_8b",
+                           "method=full", "parallel=fsdp2", "--world", "8", "--table"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "8.03B params" in proc.stdout and "fits on 8 x 80 GB" in proc.stdout
+    assert proc.stdout.count("| qlora |") == 4 and "| full | zero3 | 8 |" in proc.stdout
+
+
+def test_cpu_estimate_of_tiny_is_about_a_process():
+    e = estimate(compose(["run_dir=/tmp/x", "model=tiny", "method=lora"]), 1, "cpu")
+    assert 0.5 * GiB < e["total"] < 1.5 * GiB
