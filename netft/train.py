@@ -36,7 +36,7 @@ from netft.data.batching import plan_epoch, rank_share
 from netft.data.curation import read_sources
 from netft.eval import domain
 from netft.eval.general import general_accuracy
-from netft.eval.generate import generate_answers
+from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
 from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.eval.review import export_review
@@ -107,9 +107,17 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
 
 
 def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoch: int,
-             step: int, run_dir: Path) -> dict:
+             step: int, run_dir: Path, interrupted=None) -> dict:
     """Everything measured at an epoch boundary (epoch 0 = the starting model), with 95%
-    bootstrap intervals over text windows and eval items where a number gets compared."""
+    bootstrap intervals over text windows and eval items where a number gets compared.
+
+    interrupted: a collective () -> bool (a preemption signal arrived), checked between the
+    phases and before every generation batch; raises Interrupted so a long evaluation does
+    not outlive Slurm's grace period."""
+    def check():
+        if interrupted is not None and interrupted():
+            raise Interrupted()
+
     record = {"epoch": epoch, "step": step}
     if task.val:
         record["val_loss"], stats = validation(engine, task.val, task.collate_val, task.loss_fn,
@@ -120,14 +128,16 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
                                  cfg.eval.val_micro_batch_size)
         record["general_ppl"] = math.exp(sum(nll) / sum(tokens))
         record["general_ppl_ci"] = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+    check()
     for name, (examples, base) in probes["kl"].items():
         record[f"kl_{name}"] = kl_from_base(engine.module, examples, base, info)
+    check()
     if cfg.eval.lm_eval_tasks:
         record.update(general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info))
     if domain_rows:
         answers = generate_answers(engine.model, tokenizer, domain_rows, info,
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
-                                   desc=f"domain eval (epoch {epoch})")
+                                   desc=f"domain eval (epoch {epoch})", interrupted=interrupted)
         if info.is_main:  # the verifiers run once, on rank 0; nothing else depends on them
             result = domain.score(domain_rows, answers)
             record["domain_score"] = result["overall"]["score"]
@@ -375,10 +385,22 @@ def run(cfg: DictConfig) -> dict:
         say(f"[netft] epoch {record['epoch']}: " + ", ".join(
             f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
 
+    def preempted_now() -> bool:
+        return distributed.all_reduce_sum(stop.is_set(), info) > 0  # all ranks agree
+
+    def exit_preempted(what: str) -> None:
+        say(f"[netft] preempted: {what}; exiting for requeue")
+        distributed.teardown(info)
+        rundir.release(_LOCK[0])
+        sys.exit(preempted_exit_code(stop.signum))
+
     if resume_from is None and cfg.eval.val_before_training:
         # Epoch 0: the starting model, the baseline every later epoch is compared with.
-        history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
-                                0, 0, run_dir))
+        try:
+            history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
+                                    0, 0, run_dir, interrupted=preempted_now))
+        except Interrupted:
+            exit_preempted("stopped during the base model's evaluation (nothing trained yet)")
         log_eval(history[-1])
 
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
@@ -430,21 +452,25 @@ def run(cfg: DictConfig) -> dict:
             tracker.log(metrics, step)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{step_tokens / dt:,.0f}", refresh=False)
-            preempted = distributed.all_reduce_sum(stop.is_set(), info) > 0  # all ranks agree
+            preempted = preempted_now()
             every = cfg.train.save_every_steps
             if preempted or (every > 0 and step % every == 0):
                 save_checkpoint(epoch, i + 1)
             if preempted:
-                say(f"[netft] preempted: checkpoint saved at step {step}; exiting for requeue")
-                distributed.teardown(info)
-                rundir.release(_LOCK[0])
-                sys.exit(preempted_exit_code(stop.signum))
+                exit_preempted(f"checkpoint saved at step {step}")
         skip = 0
 
         # ---------------------------------------------------------- evaluate
         if cfg.eval.val_every_epoch:
-            history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
-                                    epoch + 1, step, run_dir))
+            try:
+                history.append(evaluate(engine, tokenizer, task, cfg, info, probes, domain_rows,
+                                        epoch + 1, step, run_dir, interrupted=preempted_now))
+            except Interrupted:
+                # The epoch's steps are done, its evaluation is not: saved so that the resumed
+                # run skips every trained batch and starts with this evaluation.
+                save_checkpoint(epoch, len(plans[epoch]) if stopped_at is None else stopped_at)
+                exit_preempted(f"checkpoint saved at step {step}, before epoch {epoch + 1}'s "
+                               "evaluation")
             log_eval(history[-1])
             if cfg.eval.keep_best and best_epoch(history) == epoch + 1:
                 save_final(engine, tokenizer, cfg.method.name, run_dir / "best", info,

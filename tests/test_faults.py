@@ -595,6 +595,62 @@ def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_pat
            "everything")
 
 
+def test_sigterm_during_evaluation_checkpoints_and_resumes_into_it(tmp_path, tiny_path):
+    """Issue 17 item 11: a signal during a long evaluation is honoured before the evaluation
+    ends; the epoch's steps are saved, and the resumed run starts with that evaluation
+    instead of retraining or skipping it."""
+    import subprocess
+    import threading
+    import time
+
+    from conftest import netft_train_cmd, read_metrics
+
+    run = tmp_path / "run"
+    base = ["model=tiny", "method=lora", "train.epochs=1", "train.max_steps=3",
+            "train.micro_batch_size=1", "train.max_length=128", "logger=none",
+            "eval.general_ppl=false", "eval.val_before_training=false", "eval.review_items=0",
+            "eval.gen_batch_size=1", f"run_dir={run}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SLURM_JOB_ID", None)
+    # a long evaluation: 64 answers of up to 256 tokens, one per batch
+    proc = subprocess.Popen(netft_train_cmd(*base, "eval.domain_max_items=64",
+                                            "eval.max_new_tokens=256"),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env)
+    seen = bytearray()  # stdout and stderr together: progress bars and log lines
+    reader = threading.Thread(target=lambda: [seen.extend(c) for c in
+                                              iter(lambda: proc.stdout.read(64), b"")],
+                              daemon=True)
+    reader.start()
+    deadline = time.time() + 240
+    while b"domain eval (epoch 1)" not in seen:
+        assert proc.poll() is None, bytes(seen)[-2000:]
+        assert time.time() < deadline, "the evaluation never started"
+        time.sleep(0.2)
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=240)
+    waited = time.time() - t0
+    assert rc == 128 + signal.SIGTERM, (rc, bytes(seen)[-2000:])
+    assert b"before epoch 1's evaluation" in seen
+    saved = checkpoint.latest(run)
+    loop = loop_of(saved)
+    assert loop["step"] == 3 and loop["epoch"] == 0 and not loop["history"]
+    record("SIGTERM during an evaluation", f"checkpoint saved, exit {rc} after {waited:.0f} s",
+           "preempted: checkpoint saved at step 3, before epoch 1's evaluation",
+           "the epoch's 3 steps; the evaluation reruns on resume")
+
+    resumed = subprocess.run(netft_train_cmd(*base, "eval.domain_max_items=4",
+                                             "eval.max_new_tokens=16"),
+                             cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {saved}" in resumed.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert [h["epoch"] for h in summary["history"]] == [1] and summary["steps"] == 3
+    steps = [r["step"] for r in read_metrics(run) if "train/loss" in r]
+    assert steps == [1, 2, 3]  # nothing retrained
+
+
 def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
     SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""

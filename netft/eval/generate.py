@@ -35,9 +35,16 @@ def _left_padded(tokenizer, prompts: list[list[dict]]) -> dict:
                                             for e in encoded])}
 
 
+class Interrupted(Exception):
+    """A preemption signal arrived during an evaluation (raised on every rank alike)."""
+
+
 @torch.no_grad()
 def generate_answers(model, tokenizer, rows: list[dict], info: DistInfo, max_new_tokens: int,
-                     batch_size: int = 16, desc: str = "generate") -> list[str]:
+                     batch_size: int = 16, desc: str = "generate",
+                     interrupted=None) -> list[str]:
+    """interrupted: a collective () -> bool checked before every batch (same count on every
+    rank); when it says so, Interrupted is raised instead of finishing a long generation."""
     model.eval()
     prompts = [prompt_messages(r) for r in rows]
     # Long prompts together: less padding per batch. Order restored at the end.
@@ -48,6 +55,9 @@ def generate_answers(model, tokenizer, rows: list[dict], info: DistInfo, max_new
     answers: dict[int, str] = {}
     bar = tqdm(total=calls, desc=desc, unit="batch", disable=not info.is_main, leave=False)
     for k in range(calls):
+        if interrupted is not None and interrupted():
+            bar.close()
+            raise Interrupted()
         idx = mine[k] if k < len(mine) else []
         batch = _left_padded(tokenizer, [prompts[i] for i in idx] or [prompts[0]])
         batch = {n: t.to(info.device) for n, t in batch.items()}
