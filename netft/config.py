@@ -301,11 +301,6 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
             not isinstance(tm, str) and len(tm) and all(isinstance(t, str) and t for t in tm))):
         raise ConfigError(f"method.target_modules={tm!r} must be all-linear or a list of module "
                           "names, e.g. '[q_proj,v_proj]'.")
-    if cfg.parallel.name != "single" and env_world() == 1:
-        raise ConfigError(
-            f"parallel={cfg.parallel.name} runs one process per device, but this is a single "
-            "plain process: launch with torchrun (torchrun --nproc-per-node N -m netft.train "
-            "...), launch/local.sh or srun; for one process use parallel=single.")
 
     method, parallel = cfg.method.name, cfg.parallel.name
     if method == "qlora":
@@ -371,6 +366,12 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
         if not (local / "config.json").exists() and not (local / "adapter_config.json").exists():
             raise ConfigError(f"model.name_or_path={model}: the folder has no config.json, so it "
                               "is not a transformers model folder (was the download finished?).")
+    # Last: an impossible combination is reported as such, not as a launch problem.
+    if cfg.parallel.name != "single" and env_world() == 1:
+        raise ConfigError(
+            f"parallel={cfg.parallel.name} runs one process per device, but this is a single "
+            "plain process: launch with torchrun (torchrun --nproc-per-node N -m netft.train "
+            "...), launch/local.sh or srun; for one process use parallel=single.")
 
 
 def _needs_vtysh(test_files) -> bool:
