@@ -66,3 +66,11 @@ def read_metrics(run_dir):
 
 def train_losses(run_dir):
     return [r["train/loss"] for r in read_metrics(run_dir) if "train/loss" in r]
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_wandb_service(monkeypatch):
+    """A test that starts W&B in-process makes wandb set WANDB_SERVICE in os.environ; runs
+    launched later as subprocesses (Slurm jobs, torchrun) would then share the pytest process's
+    wandb-core, where a requeued job's second half finds its run id "in use"."""
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
