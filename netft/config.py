@@ -238,7 +238,8 @@ def _get(cfg: DictConfig, dotted: str) -> Any:
     return OmegaConf.select(cfg, dotted)
 
 
-def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
+def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
+             world: Optional[int] = None) -> None:
     """Reject impossible combinations before any model is loaded. Raises ConfigError."""
     import torch
 
@@ -367,7 +368,8 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None) -> None:
             raise ConfigError(f"model.name_or_path={model}: the folder has no config.json, so it "
                               "is not a transformers model folder (was the download finished?).")
     # Last: an impossible combination is reported as such, not as a launch problem.
-    if cfg.parallel.name != "single" and env_world() == 1:
+    # world: the number of processes of this launch (default: from torchrun's / Slurm's env).
+    if cfg.parallel.name != "single" and (env_world() if world is None else world) == 1:
         raise ConfigError(
             f"parallel={cfg.parallel.name} runs one process per device, but this is a single "
             "plain process: launch with torchrun (torchrun --nproc-per-node N -m netft.train "

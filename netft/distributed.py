@@ -130,3 +130,12 @@ def teardown(info: DistInfo) -> None:
     if info.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def rank_line(msg: str) -> None:
+    """A line every rank prints (to the shared job log): one write, so that two ranks' lines
+    never interleave mid-line (print() writes the text and the newline separately)."""
+    import sys
+
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()

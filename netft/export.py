@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from netft.distributed import DistInfo, barrier
+from netft.distributed import DistInfo, barrier, rank_line
 from netft.perf import phase_peak_rss_gb, reset_peak_rss
 
 
@@ -41,8 +41,8 @@ def save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
     """Write out_dir on rank 0 (collective); prints each rank's RSS before / peak during."""
     before = reset_peak_rss()
     path, how = _save_final(engine, tokenizer, method, out_dir, info, shard_mb)
-    print(f"[netft] rank {info.rank} export ({how}): RSS before {before:.3f} GiB, peak "
-          f"{phase_peak_rss_gb():.3f} GiB", flush=True)
+    rank_line(f"[netft] rank {info.rank} export ({how}): RSS before {before:.3f} GiB, peak "
+              f"{phase_peak_rss_gb():.3f} GiB")
     return path
 
 

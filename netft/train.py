@@ -285,7 +285,7 @@ def run(cfg: DictConfig) -> dict:
     stop = _STOP[0] or preemption_flag()
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     info = distributed.setup(cfg.parallel.backend)
-    print(distributed.announce(info), flush=True)
+    distributed.rank_line(distributed.announce(info))
     # tqdm.write keeps log lines and the progress bar from tearing each other apart.
     say = (lambda msg: tqdm.write(str(msg))) if info.is_main else (lambda *a, **k: None)
     run_dir = Path(cfg.run_dir)
@@ -338,10 +338,11 @@ def run(cfg: DictConfig) -> dict:
             "train.max_steps or set train.warmup_ratio=0")
     engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
-    print(f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
-          f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
-          f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'}"
-          "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()), flush=True)
+    distributed.rank_line(
+        f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
+        f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
+        f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'}"
+        "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()))
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
     base_params, adapter_params = count_flops_params(engine.model)
     flops_token = flops_per_token(engine.model.config, base_params, adapter_params,

@@ -57,7 +57,7 @@ def test_sweep_file_is_a_valid_sweep_config(path):
     cmd = agent_command(sweep, args)
     overrides = cmd[2:]
     assert overrides == [f"{k}={v}" for k, v in args.items()]
-    validate(compose(["run_dir=/tmp/x", *overrides]), cuda_available=False)
+    validate(compose(["run_dir=/tmp/x", *overrides]), cuda_available=False, world=2)
 
 
 @pytest.mark.slow

@@ -23,9 +23,10 @@ def check_preference_row(row, where: str) -> None:
             raise DataError(f"{where}: '{key}' must be a non-empty string")
     if row["chosen"] == row["rejected"]:
         raise DataError(f"{where}: 'chosen' and 'rejected' are identical")
-    check_chat_row({"messages": row["messages"] + [{"role": "assistant", "content": "x"}]}, where)
-    if row["messages"][-1]["role"] == "assistant":
+    if isinstance(row["messages"], list) and row["messages"] and \
+            isinstance(row["messages"][-1], dict) and row["messages"][-1].get("role") == "assistant":
         raise DataError(f"{where}: the prompt must not end with an assistant turn")
+    check_chat_row({"messages": row["messages"] + [{"role": "assistant", "content": "x"}]}, where)
 
 
 def read_preferences(path: str | Path) -> list[dict]:
