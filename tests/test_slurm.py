@@ -31,7 +31,11 @@ def slurm(tmp_path_factory, tiny_path):
     up = subprocess.run(["bash", "slurm/cluster.sh", "up", "--nodes", "2", "--dir", str(state)],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
-    env = dict(os.environ, SLURM_CONF=str(state / "etc" / "slurm.conf"))
+    # Not WANDB_SERVICE: once a test used W&B in-process, wandb put its service address in
+    # os.environ, and jobs would share pytest's wandb-core (a requeued job's second half then
+    # finds its own run id "in use").
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
     yield env
     subprocess.run(["bash", "slurm/cluster.sh", "down", "--dir", str(state)], cwd=ROOT,
                    timeout=120)
