@@ -13,15 +13,9 @@ class DataError(ValueError):
     """Bad input data. The message names file:line and what to do."""
 
 
-def read_chat_jsonl(path: str | Path) -> list[dict]:
-    """Rows of {"messages": [{"role", "content"}, ...], ...}; fails on the first bad line."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"{path}: file not found (check data.*_files)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; name the JSONL file(s) inside it in "
-                        "data.*_files (or save a datasets directory without the .jsonl suffix)")
-    rows = []
+def jsonl_objects(path: Path):
+    """(line number, "file:line", object) for every non-blank line of a JSONL file; a line
+    that is not UTF-8 or not JSON fails naming file:line and the fix."""
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
@@ -34,13 +28,25 @@ def read_chat_jsonl(path: str | Path) -> list[dict]:
                 continue
             where = f"{path}:{lineno}"
             try:
-                row = json.loads(line)
+                yield lineno, where, json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); "
                                 "each line must be one JSON object") from None
-            check_chat_row(row, where)
-            row.setdefault("id", f"{path.stem}-{lineno}")
-            rows.append(row)
+
+
+def read_chat_jsonl(path: str | Path) -> list[dict]:
+    """Rows of {"messages": [{"role", "content"}, ...], ...}; fails on the first bad line."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: file not found (check data.*_files)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; name the JSONL file(s) inside it in "
+                        "data.*_files (or save a datasets directory without the .jsonl suffix)")
+    rows = []
+    for lineno, where, row in jsonl_objects(path):
+        check_chat_row(row, where)
+        row.setdefault("id", f"{path.stem}-{lineno}")
+        rows.append(row)
     return rows
 
 

@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from netft.data.chat import DataError, check_chat_row
+from netft.data.chat import DataError, check_chat_row, jsonl_objects
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "model": "assistant", "chatgpt": "assistant", "bing": "assistant",
@@ -94,20 +94,8 @@ def _utf8(data: bytes, path: Path, lineno: int | None = None) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, "rb") as fh:
-        for lineno, raw_line in enumerate(fh, 1):
-            line = _utf8(raw_line, path, lineno)
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno}); "
-                                "each line must be one JSON object") from None
-            rows.append(_stamp(to_chat(raw, where), where, f"{path.stem}-{lineno}"))
-    return rows
+    return [_stamp(to_chat(raw, where), where, f"{path.stem}-{lineno}")
+            for lineno, where, raw in jsonl_objects(path)]
 
 
 def _read_json(path: Path) -> list[dict]:
