@@ -67,13 +67,13 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
         cfg.eval.kl_probe = False  # the base distribution was not recorded by this run
     info = DistInfo(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     tokenizer = load_tokenizer(resolve_path(cfg.model), cfg.model)
+    # The probe text does not depend on alpha: tokenised once.
+    general = general_windows(tokenizer, cfg.eval.general_max_tokens) if cfg.eval.general_ppl else []
     points = []
     for alpha in alphas:
         model = interpolated_model(cfg, final_dir, alpha, info.device)
         engine = build_torch_engine(model, cfg, info, total_steps=1)
         task = build_task(cfg, tokenizer, model, say=lambda *a: None)
-        general = general_windows(tokenizer, cfg.eval.general_max_tokens) \
-            if cfg.eval.general_ppl else []
         probes = {"general": general,
                   "kl": kl_probe(engine.module, general, task.val, cfg.eval, info,
                                  run_dir / "kl_base.safetensors")}
