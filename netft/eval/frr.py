@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 
+from netft.eval.cli_grammar import is_ipv4 as _is_ipv4
 from netft.eval.verdict import Verdict
 
 VTYSH_TIMEOUT_S = 10
@@ -171,10 +172,4 @@ def check_frr(text: str) -> Verdict:
     return Verdict(not errs, errs, checker=f"vtysh (FRR {frr_version()})")
 
 
-def _is_ipv4(s: str) -> bool:
-    try:
-        ipaddress.IPv4Address(s)
-        return True
-    except ValueError:
-        return False
 
