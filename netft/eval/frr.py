@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import ipaddress
 import os
 import re
 import shutil
