@@ -233,7 +233,8 @@ def _point_ci(point, what: str, digits: int) -> str:
         return "-"
     d = getattr(point, what)
     ci = (d["lo"], d["hi"]) if d.get("lo") is not None else None
-    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)"}.get(d.get("source"), "")
+    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)",
+           "seeds x items": f" ({d['n']} seeds x items)"}.get(d.get("source"), "")
     return fmt_ci(d["mean"], ci, digits=digits) + src
 
 
