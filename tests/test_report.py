@@ -133,6 +133,9 @@ def test_per_item_results_give_a_crossed_seed_by_item_interval(tmp_path):
     mean = sum(s(np.arange(30)) for s in stats_learn) / 2
     assert row["learning [95% CI]"] == f"{mean:.2f} [{lo:.2f}, {hi:.2f}] (2 seeds x items)"
     assert 9 < mean < 15 and lo > 5  # a gain of 10-14 points, clearly above zero
+    assert row["domain gain pts [95% CI]"] == f"{mean:.1f} [{lo:.1f}, {hi:.1f}] (2 seeds x items)"
+    assert f"Domain score gain of full epoch 1: {mean:.1f} [{lo:.1f}, {hi:.1f}] points, above " \
+        "zero: a real gain." in out["verdict"]
     lo, hi = crossed_bootstrap_ci(20, stats_forget, n_boot=N_BOOT)
     mean = sum(s(np.arange(20)) for s in stats_forget) / 2
     assert row["forgetting % [95% CI]"] == f"{mean:.1f} [{lo:.1f}, {hi:.1f}] (2 seeds x items)"
