@@ -117,19 +117,25 @@ def _read(path: Path):
     return {i: (n, t) for i, (n, t) in enumerate(zip(d["nll"], d["tokens"]))}
 
 
-def _domain_gain(base: list, cur: list):
+_BASE_SCORES: dict = {}  # (base file, resample) -> score: every epoch of a run shares its base
+
+
+def _domain_gain(base: list, cur: list, base_key: str):
     from netft.eval import domain
 
     def score(items):
         return domain.aggregate(items)[1]["score"]
 
     def stat(idx):
-        b, c = score([base[i] for i in idx]), score([cur[i] for i in idx])
+        key = (base_key, idx.tobytes())
+        if key not in _BASE_SCORES:
+            _BASE_SCORES[key] = score([base[i] for i in idx])
+        b, c = _BASE_SCORES[key], score([cur[i] for i in idx])
         return None if b is None or c is None else 100 * (c - b)
     return stat
 
 
-def _ppl_rise(base: list, cur: list):
+def _ppl_rise(base: list, cur: list, base_key: str):
     bn, bt = np.array(base, dtype=np.float64).T
     cn, ct = np.array(cur, dtype=np.float64).T
 
@@ -150,7 +156,8 @@ def _crossed(summary: dict, pairs: list[tuple[Path, Path]], filename: str, make_
     ids = [i for i in data[0][0] if i in shared]  # the first run's order
     if len(ids) < 2:
         return
-    stats = [make_stat([b[i] for i in ids], [c[i] for i in ids]) for b, c in data]
+    stats = [make_stat([b[i] for i in ids], [c[i] for i in ids], f"{bf}:{hash(tuple(ids))}")
+             for (b, c), (bf, _) in zip(data, files)]
     ci = crossed_bootstrap_ci(len(ids), stats, n_boot=N_BOOT)
     if ci:
         everything = np.arange(len(ids))  # the estimate on exactly the items the interval used
