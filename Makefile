@@ -18,16 +18,16 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 	touch $@
 
 # The forgetting study on the tiny model: full vs LoRA r=8 vs full + 10% general replay,
-# 3 epochs each, 2 seeds each, evaluated after every epoch; the full runs' weights
-# interpolated towards the base (WiSE-FT) at two alphas; then the report (intervals, frontier,
+# 2 epochs each, 2 seeds each, all 107 test items after every epoch; the full runs' weights
+# interpolated towards the base (WiSE-FT) at three alphas; then the report (intervals, frontier,
 # recommendation under a +10% general-perplexity budget).
 DEMO_DIR := outputs/demo/$(shell date +%Y%m%d-%H%M%S)
 DEMO_RUNS := forgetting_full,forgetting_full_mix,forgetting_lora_r8
 demo: setup
-	$(VENV)/bin/netft-train -m +experiment=$(DEMO_RUNS) train.seed=0,1 eval.domain_max_items=60 \
+	$(VENV)/bin/netft-train -m +experiment=$(DEMO_RUNS) train.seed=0,1 eval.domain_max_items=0 \
 	    eval.max_new_tokens=128 eval.review_items=0 hydra.sweep.dir=$(DEMO_DIR)
 	for d in $(DEMO_DIR)/*forgetting_full,train.seed=*; do \
-	    $(VENV)/bin/netft interpolate "$$d" --alphas 0.25,0.5 || exit 1; done
+	    $(VENV)/bin/netft interpolate "$$d" --alphas 0.1,0.25,0.5 || exit 1; done
 	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10
 
 test: setup
