@@ -21,7 +21,7 @@ from pathlib import Path
 
 from netft.data.chat import DataError
 
-ASSETS_DATA = Path(__file__).resolve().parents[1] / "assets" / "data" / "netops"
+ASSETS_DATA = Path(__file__).resolve().parents[1] / "assets" / "data"  # shipped data sets
 
 
 def read_source(path: str | Path) -> list[dict]:
@@ -148,12 +148,12 @@ def build_training_data(data_cfg, max_length: int, seed: int, tokenizer, say=pri
     from netft.data.batching import DataReport, tokenize_rows
     from netft.models.tiny import corpus_texts
 
-    netops = str(ASSETS_DATA)
-    if (not all(str(f).startswith(netops) for f in data_cfg.train_files)
-            and any(str(f).startswith(netops) for f in
+    shipped = str(ASSETS_DATA)
+    if (not all(str(f).startswith(shipped) for f in data_cfg.train_files)
+            and any(str(f).startswith(shipped) for f in
                     [*data_cfg.validation_files, *data_cfg.test_files])):
         say("[netft] note: data.train_files are your own, but the validation/test files are "
-            "still netft's netops showcase; use data=own (or set data.validation_files / "
+            "still a data set shipped with netft; use data=own (or set data.validation_files / "
             "data.test_files) to validate and evaluate on your own data")
     train_rows = read_sources(data_cfg.train_files)
     val_rows = read_sources(data_cfg.validation_files)

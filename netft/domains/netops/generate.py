@@ -1,6 +1,6 @@
 """Seeded generator of a small network-engineering chat SFT set (netops).
 
-    python3 -m netft.data.netops_gen --out netft/assets/data/netops/all.jsonl --seed 0 --n 900
+    python3 -m netft.domains.netops.generate --out netft/assets/data/netops/all.jsonl --seed 0 --n 900
 
 Every row is {"id", "category", "messages": [system, user, assistant], "meta"}; `meta` holds
 the known answer (dialect, key values, fault/diagnosis, twin links) so evaluations can score
@@ -32,8 +32,8 @@ import json
 import random
 from pathlib import Path
 
-from netft.data import netops_render as R
-from netft.data.netops_render import ifname, ip_of, net_of, mask_of, wildcard_of, junos_area
+from netft.domains.netops import render as R
+from netft.domains.netops.render import ifname, ip_of, net_of, mask_of, wildcard_of, junos_area
 
 SYSTEM = ("You are a network engineer. Answer with exact configuration or commands. "
           "If you do not know or the question cannot be answered from what is given, say so.")
