@@ -5,8 +5,7 @@ it never imports a pack by name. A pack is a module exposing `DOMAIN = Domain(..
 picks it with `data.domain_pack` (set by the data preset), resolved by `load`:
 
     chat       netft.domains.chat (the default: any chat dataset, exact/overlap/abstention)
-    netops     netft.domains.netops (network engineering, the showcase)
-    arith      netft.domains.arith (a deliberately small pack: exact numeric answers)
+    NAME       netft.domains.NAME (the network-engineering showcase, the small arith pack)
     my.module  any importable module with a DOMAIN (a user's own pack; see docs/domains.md)
 
 Plain functions in a frozen dataclass, no base class to inherit: a pack reuses the chat
@@ -51,7 +50,7 @@ class Domain:
     review_columns: Callable[[dict], dict] = _no_columns
     # Test rows -> None, or ConfigError naming what this machine lacks to score them.
     preflight: Callable[[list[dict]], None] = _no_requirements
-    # Threads for score_item: > 1 where scoring waits on subprocesses (netops: vtysh).
+    # Threads for score_item: > 1 where scoring waits on subprocesses (a verifier's binary).
     workers: int = 1
 
 
@@ -69,8 +68,8 @@ def load(name: str) -> Domain:
         module = importlib.import_module(mod)
     except ModuleNotFoundError as e:
         if e.name and mod.startswith(e.name):  # the pack itself is missing, not its imports
-            raise ConfigError(f"data.domain_pack={name}: no module {mod}; use chat, netops, "
-                              "arith or an importable module that defines DOMAIN") from e
+            raise ConfigError(f"data.domain_pack={name}: no module {mod}; use a pack in "
+                              "netft/domains or an importable module that defines DOMAIN") from e
         raise
     domain = getattr(module, "DOMAIN", None)
     if not isinstance(domain, Domain):
