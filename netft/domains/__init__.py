@@ -50,6 +50,8 @@ class Domain:
     review_columns: Callable[[dict], dict] = _no_columns
     # Test rows -> None, or ConfigError naming what this machine lacks to score them.
     preflight: Callable[[list[dict]], None] = _no_requirements
+    # Overall keys the cross-run report shows as columns: ((key, column header), ...).
+    report_columns: tuple[tuple[str, str], ...] = ()
     # Threads for score_item: > 1 where scoring waits on subprocesses (a verifier's binary).
     workers: int = 1
 

@@ -184,4 +184,5 @@ def format_table(result: dict) -> str:
 
 
 DOMAIN = Domain(name="chat", eval_rows=eval_rows, score_item=score_item, aggregate=aggregate,
-                format_table=format_table)
+                format_table=format_table,
+                report_columns=(("exact_match", "exact match"), ("answer_overlap", "overlap")))

@@ -25,6 +25,8 @@ DOMAIN = Domain(name="netops", eval_rows=eval_rows, score_item=scoring.score_ite
                 aggregate=scoring.aggregate, format_table=scoring.format_table,
                 details=scoring.syntax_errors_by_class, review_columns=_review_columns,
                 preflight=scoring.preflight,
+                report_columns=(("command_accuracy", "command acc"),
+                                ("refusal_accuracy", "refusal acc")),
                 workers=8)  # vtysh runs as a subprocess: threads overlap those waits
 
 
