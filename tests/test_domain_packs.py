@@ -109,3 +109,15 @@ def test_arith_pack_trains_and_evaluates_without_netops(tmp_path, tiny_path):
     md = (tmp_path / "report" / "report.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| run"))
     assert "domain score" in header and "arith acc" in header
+
+
+def test_netops_generator_reproduces_the_shipped_data(tmp_path):
+    """The content tables moved from Python literals to JSON: same bytes out."""
+    from netft.data.split import write_splits
+    from netft.domains.netops.generate import main as generate
+
+    generate(["--out", str(tmp_path / "all.jsonl"), "--seed", "0", "--n", "900"])
+    write_splits(tmp_path / "all.jsonl", tmp_path / "split")
+    for name in ("train", "validation", "test"):
+        assert (tmp_path / "split" / f"{name}.jsonl").read_bytes() == \
+            (ROOT / "netft/assets/data/netops" / f"{name}.jsonl").read_bytes(), name
