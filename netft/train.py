@@ -46,7 +46,8 @@ from netft.models.load import (apply_method, count_params, load_model, load_toke
 from netft.models.meta_load import load_meta, use_meta_load
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
-from netft.parallel.engine import NonFiniteGradError, build_engine, parameter_share
+from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_engine,
+                                   parameter_share)
 from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
                         peak_rss_gb, rss_now_gb)
 from netft.plan import check_at_start
@@ -314,10 +315,7 @@ def run(cfg: DictConfig) -> dict:
 
     model_path = resolve_path(cfg.model, log=say)
     check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
-    if cfg.parallel.name == "zero3":
-        from netft.parallel.zero3 import before_model_load
-
-        before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
+    before_model_load(cfg, info)  # e.g. ZeRO-3: from_pretrained loads into partitions
     tokenizer, model = load_for_training(model_path, cfg, info)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "

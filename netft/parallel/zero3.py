@@ -100,4 +100,20 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
                            load_lr_scheduler_states=True)
 
     return Engine("zero3", ds, model, ds_opt, scheduler, backward, step, contextlib.nullcontext,
-                  full_state_dict, save_state, load_state)
+                  full_state_dict, save_state, load_state, whole_model_init)
+
+
+@contextlib.contextmanager
+def whole_model_init():
+    """Models built inside are whole (e.g. the lm-eval copy); the run's ZeRO-3 setting, which
+    makes transformers build partitioned models, comes back afterwards."""
+    from transformers.integrations import deepspeed as hf_ds
+
+    active = hf_ds.is_deepspeed_zero3_enabled()
+    if active:
+        hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if active:
+            hf_ds.set_hf_deepspeed_config(_HF_DS_CONFIG)
