@@ -33,7 +33,7 @@ def cmd_build_tiny(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    from netft.data.batching import load_examples
+    from netft.data.curation import load_examples
     from netft.models.load import load_tokenizer
     from netft.models.tiny import ensure_tiny
     from omegaconf import OmegaConf

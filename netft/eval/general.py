@@ -23,7 +23,7 @@ LOCAL_TASK = "netft_general_cloze"
 def local_task_dir(cache_dir: str | Path, n_items: int = 200, seed: int = 0) -> Path:
     """A 4-way cloze task built from the held-out general text: context -> the true next
     words vs three continuations taken from elsewhere. Offline, deterministic, cached."""
-    from netft.models.tiny import corpus_texts
+    from netft.data.corpus import corpus_texts
 
     out = Path(cache_dir).expanduser() / "lm_eval_tasks"
     data = out / f"{LOCAL_TASK}.jsonl"

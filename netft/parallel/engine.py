@@ -3,8 +3,8 @@
 The loop only ever calls: before_model_load(cfg, info) before the model is read,
 build_engine(...), then engine.module(...) for forward, engine.backward(loss), engine.step()
 at an optimizer-step boundary, the save/export hooks, and engine.whole_model_init() around
-building an extra unsharded model copy. Nothing outside parallel/ names a backend. single, ddp and fsdp2
-differ only in how the model is wrapped; clipping, stepping, DCP checkpoints and full state
+building an extra unsharded model copy. Nothing outside parallel/ names a backend.
+single, ddp and fsdp2 differ only in how the model is wrapped; clipping, stepping, DCP checkpoints and full state
 dicts are one code path (torch's state_dict helpers understand plain, DDP and FSDP2 modules).
 DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
 """
