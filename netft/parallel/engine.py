@@ -31,7 +31,9 @@ class Engine:
     backward: Callable[[torch.Tensor], None]
     step: Callable[[], float]  # clip, optimizer + scheduler step, zero grads -> grad norm
     no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
-    full_state_dict: Callable[[], dict]  # consolidated weights; complete on rank 0
+    # Consolidated weights, complete on rank 0; trainable_only=True may leave out frozen
+    # weights (an adapter export need not gather the whole base onto rank 0).
+    full_state_dict: Callable[..., dict]
     save_state: Callable[[Path], None]  # sharded training state; every rank calls it
     load_state: Callable[[Path], None]
     # Context in which a model built from a config is whole, not partitioned (ZeRO-3
@@ -113,8 +115,9 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     def no_sync():
         return module.no_sync() if name == "ddp" else contextlib.nullcontext()
 
-    def full_state_dict() -> dict:
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    def full_state_dict(trainable_only: bool = False) -> dict:
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True,
+                                ignore_frozen_params=trainable_only)
         return get_model_state_dict(model, options=opts)
 
     def save_state(path: Path) -> None:

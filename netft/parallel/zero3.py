@@ -87,8 +87,9 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
             raise NonFiniteGradError(norm)
         return norm
 
-    def full_state_dict() -> dict:
-        # Collective; complete on rank 0, None elsewhere. Never model.state_dict() under
+    def full_state_dict(trainable_only: bool = False) -> dict:
+        # Always every weight (DeepSpeed consolidates all or nothing); collective; complete on
+        # rank 0, None elsewhere. Never model.state_dict() under
         # ZeRO-3: its partitioned parameters are empty placeholders (the empty-adapter bug).
         return ds._zero3_consolidated_16bit_state_dict() or {}
 
