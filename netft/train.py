@@ -139,7 +139,7 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
                                    desc=f"domain eval (epoch {epoch})", interrupted=interrupted)
         if info.is_main:  # the scorers run once, on rank 0; nothing else depends on them
-            pack = domains.load(cfg.data.domain_pack)
+            pack = domains.configured(cfg)
             result = domains.score(pack, domain_rows, answers)
             record["domain_score"] = result["overall"]["score"]
             record["domain_score_ci"] = bootstrap_ci(
@@ -158,7 +158,7 @@ def domain_eval_rows(cfg) -> list[dict]:
     """The held-out items scored by the domain pack (data.test_files; first N if capped)."""
     if not cfg.eval.domain or not cfg.data.test_files:
         return []
-    rows = domains.load(cfg.data.domain_pack).eval_rows(read_sources(cfg.data.test_files))
+    rows = domains.configured(cfg).eval_rows(read_sources(cfg.data.test_files))
     cap = cfg.eval.domain_max_items
     if cap <= 0 and cfg.train.max_steps > 0:
         cap = SMOKE_EVAL_ITEMS  # a step-capped (smoke) run gets a capped eval too
@@ -502,7 +502,7 @@ def run(cfg: DictConfig) -> dict:
         if cfg.eval.review_items > 0:
             sheet = export_review(domain_rows, [p["answer"] for p in predictions],
                                   run_dir / "review", n=cfg.eval.review_items,
-                                  domain=domains.load(cfg.data.domain_pack))
+                                  domain=domains.configured(cfg))
             say(f"[netft] human review sheet ({sheet['n']} items): {sheet['html']}")
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": step,

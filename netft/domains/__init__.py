@@ -80,6 +80,13 @@ def load(name: str) -> Domain:
     return domain
 
 
+def configured(cfg) -> Domain:
+    """The run's pack: data.domain_pack, or chat for a config.yaml written before packs."""
+    from omegaconf import OmegaConf
+
+    return load(OmegaConf.select(cfg, "data.domain_pack", default=None) or "chat")
+
+
 def score(domain: Domain, rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
     """Score predictions (a list aligned with rows, or a dict id -> text):
     {"categories", "overall", "items", **domain.details(items)}."""
