@@ -201,11 +201,14 @@ def pack_columns(runs: list[Run]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(cols))
 
 
-def table_rows(runs: list[Run], pts: list | None = None) -> list[dict]:
-    """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss)."""
+def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None = None) -> list[dict]:
+    """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
+    pts: the study's points (learning as the frontier measures it); gain_pts: the same with
+    the domain-score gain as learning, for its interval column."""
     from netft.study import points
 
     pts = pts if pts is not None else points(group(runs))
+    gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
     columns = pack_columns(runs)
     rows = []
     for label, members in group(runs).items():
@@ -217,6 +220,7 @@ def table_rows(runs: list[Run], pts: list | None = None) -> list[dict]:
         best = min(trained, key=lambda e: (mean(at(e, "val_loss")), e)) if trained else \
             (epochs[-1] if epochs else None)
         point = next((p for p in pts if p.label == label and p.epoch == best), None)
+        gain_point = next((p for p in gain_pts if p.label == label and p.epoch == best), None)
         gain = [100 * (h["domain_score"] - r.base("domain_score")) for r in members
                 for h in r.history if h["epoch"] == best and h.get("domain_score") is not None
                 and r.base("domain_score") is not None]
@@ -234,6 +238,7 @@ def table_rows(runs: list[Run], pts: list | None = None) -> list[dict]:
             "domain gain (pts)": mean(gain), **pack,
             "forgetting (%)": mean(forget), "KL general": mean(at(best, "kl_general")),
             "learning [95% CI]": _point_ci(point, "learning", 2),
+            "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),
             "forgetting % [95% CI]": _point_ci(point, "forgetting", 1),
             "path": ", ".join(str(r.path) for r in members)})
     return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
@@ -246,8 +251,25 @@ def _point_ci(point, what: str, digits: int) -> str:
         return "-"
     d = getattr(point, what)
     ci = (d["lo"], d["hi"]) if d.get("lo") is not None else None
-    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)"}.get(d.get("source"), "")
+    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)",
+           "seeds x items": f" ({d['n']} seeds x items)"}.get(d.get("source"), "")
     return fmt_ci(d["mean"], ci, digits=digits) + src
+
+
+def gain_statements(best_points: list) -> list[str]:
+    """Per configuration at its best epoch: is the domain-score gain beyond the noise?"""
+    from netft.eval.stats import fmt_ci
+
+    out = []
+    for p in best_points:
+        if p is None or p.learning.get("lo") is None:
+            continue
+        d = p.learning
+        where = ("above zero: a real gain" if d["lo"] > 0 else
+                 "below zero: a real loss" if d["hi"] < 0 else "within noise of zero")
+        out.append(f"Domain score gain of {p.name}: {fmt_ci(d['mean'], (d['lo'], d['hi']))} "
+                   f"points, {where}.")
+    return out
 
 
 def forgetting_at(run: Run, drop: float) -> float | None:
@@ -302,13 +324,14 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pts = points(group(runs), learning)
+    gain_pts = pts if learning == "domain_gain" else points(group(runs), "domain_gain")
     front = frontier(pts)
     chosen, recommendation = recommend(pts, budget)
     figs = {"curves.png": plot_curves(runs), "tradeoff.png": plot_tradeoff(runs),
             "frontier.png": plot_frontier(pts, front, budget, chosen)}
     for name, data in figs.items():
         (out_dir / name).write_bytes(data)
-    rows = table_rows(runs, pts)
+    rows = table_rows(runs, pts, gain_pts)
     cols = [c for c in rows[0] if c != "path"]
     r, n = kl_correlation(pts)
     kl_line = (f"Forgetting vs KL(base||tuned) on general text: Pearson r = {r:.2f} over {n} "
@@ -316,7 +339,9 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
     best = {row["run"]: next((p for p in pts if p.label == row["run"]
                               and p.epoch == row["best epoch"]), None) for row in rows}
     noise = noise_statements({k: v for k, v in best.items() if v is not None})
-    verdict = " ".join([matched_comparison(runs), recommendation, kl_line])
+    gains = gain_statements([next((p for p in gain_pts if p.label == row["run"]
+                                   and p.epoch == row["best epoch"]), None) for row in rows])
+    verdict = " ".join([matched_comparison(runs), recommendation, kl_line, *gains])
     md = ["# netft report: learning vs forgetting", "",
           f"{len(runs)} runs. Epoch 0 is the base model. Learning: drop in domain validation "
           "loss and gain in the verifier-scored domain score; forgetting: rise in general "

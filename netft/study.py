@@ -5,15 +5,23 @@ configuration that learned most within a forgetting budget.
 Learning is the drop in domain validation loss (default; smooth, and meaningful even on models
 too small to write valid configs) or the verifier-scored domain-score gain. Forgetting is the
 rise in general held-out perplexity over the run's own base model (epoch 0), in percent.
-Intervals: with 2+ seeds, a Student-t interval over seeds (training noise); with one seed,
-the run's bootstrap interval over eval items / text windows (evaluation noise only) -- the
-report says which. Two configurations differ only when their intervals do not overlap.
+Intervals: where the runs kept their per-item eval results (eval/epoch-N/predictions.jsonl,
+general_windows.json), a crossed bootstrap over seeds and eval items / text windows of the
+paired change over each seed's own base (training noise and evaluation noise together; see
+stats.crossed_bootstrap_ci); otherwise a Student-t interval over seeds, or with one seed the
+run's own bootstrap interval -- the report says which. Two configurations differ only when
+their intervals do not overlap.
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
-from netft.eval.stats import fmt_ci, mean_ci, overlap
+import numpy as np
+
+from netft.eval.stats import crossed_bootstrap_ci, fmt_ci, mean_ci, overlap
 
 
 @dataclass
@@ -74,24 +82,91 @@ def points(groups: dict[str, list], metric: str = "val_drop") -> list[Point]:
     for label, runs in groups.items():
         epochs = sorted({h["epoch"] for r in runs for h in r.history})
         for e in epochs:
-            recs = [(r.history, next((h for h in r.history if h["epoch"] == e), None))
-                    for r in runs]
-            out.append(_point(label, e, None, [(h, rec) for h, rec in recs if rec], metric))
+            recs = [(r, next((h for h in r.history if h["epoch"] == e), None),
+                     r.path / "eval" / f"epoch-{e}") for r in runs]
+            out.append(_point(label, e, None, [x for x in recs if x[1]], metric))
         alphas = sorted({p["alpha"] for r in runs for p in r.interpolation})
         for a in alphas:
-            recs = [(r.history, next(p for p in r.interpolation if p["alpha"] == a))
+            recs = [(r, next(p for p in r.interpolation if p["alpha"] == a),
+                     r.path / "interpolation" / f"alpha-{a:g}" / "eval" / "epoch-0")
                     for r in runs if any(p["alpha"] == a for p in r.interpolation)]
             out.append(_point(label, None, a, recs, metric))
     return [p for p in out if p.learning["mean"] is not None and p.forgetting["mean"] is not None]
 
 
 def _point(label, epoch, alpha, recs, metric) -> Point:
-    learn = [learning_of(h, rec, metric) for h, rec in recs]
-    forget = [forgetting_of(h, rec) for h, rec in recs]
-    kls = [rec.get("kl_general") for _, rec in recs if rec.get("kl_general") is not None]
-    return Point(label, epoch, alpha, _pool([v for v, _ in learn], [c for _, c in learn]),
-                 _pool([v for v, _ in forget], [c for _, c in forget]),
-                 sum(kls) / len(kls) if kls else None)
+    learn = [learning_of(r.history, rec, metric) for r, rec, _ in recs]
+    forget = [forgetting_of(r.history, rec) for r, rec, _ in recs]
+    kls = [rec.get("kl_general") for _, rec, _ in recs if rec.get("kl_general") is not None]
+    learning = _pool([v for v, _ in learn], [c for _, c in learn])
+    forgetting = _pool([v for v, _ in forget], [c for _, c in forget])
+    pairs = [(r.path / "eval" / "epoch-0", d) for r, _, d in recs]
+    if metric == "domain_gain" and learning["mean"] is not None:
+        _crossed(learning, pairs, "predictions.jsonl", _domain_gain)
+    if forgetting["mean"] is not None:
+        _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
+    return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
+
+
+# ----------------------------------------------------- crossed bootstrap over seeds x items
+def _read(path: Path):
+    if path.name.endswith(".jsonl"):
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        return {r["id"]: r for r in rows}
+    d = json.loads(path.read_text())
+    return {i: (n, t) for i, (n, t) in enumerate(zip(d["nll"], d["tokens"]))}
+
+
+_BASE_SCORES: dict = {}  # (base file, resample) -> score: every epoch of a run shares its base
+
+
+def _domain_gain(base: list, cur: list, base_key: str):
+    from netft.eval import domain
+
+    def score(items):
+        return domain.aggregate(items)[1]["score"]
+
+    def stat(idx):
+        key = (base_key, idx.tobytes())
+        if key not in _BASE_SCORES:
+            _BASE_SCORES[key] = score([base[i] for i in idx])
+        b, c = _BASE_SCORES[key], score([cur[i] for i in idx])
+        return None if b is None or c is None else 100 * (c - b)
+    return stat
+
+
+def _ppl_rise(base: list, cur: list, base_key: str):
+    bn, bt = np.array(base, dtype=np.float64).T
+    cn, ct = np.array(cur, dtype=np.float64).T
+
+    def stat(idx):
+        return 100 * (math.exp(cn[idx].sum() / ct[idx].sum() - bn[idx].sum() / bt[idx].sum()) - 1)
+    return stat
+
+
+def _crossed(summary: dict, pairs: list[tuple[Path, Path]], filename: str, make_stat) -> None:
+    """Replace summary's interval by the crossed seeds x items bootstrap of the paired change
+    (base dir, current dir per seed), when every seed kept the per-item file; the items are
+    those all runs share (matched by id), so every seed is compared on the same questions."""
+    files = [(b / filename, c / filename) for b, c in pairs]
+    if not files or not all(b.exists() and c.exists() for b, c in files):
+        return
+    data = [(_read(b), _read(c)) for b, c in files]
+    shared = set.intersection(*[set(b) & set(c) for b, c in data])
+    ids = [i for i in data[0][0] if i in shared]  # the first run's order
+    if len(ids) < 2:
+        return
+    stats = [make_stat([b[i] for i in ids], [c[i] for i in ids], f"{bf}:{hash(tuple(ids))}")
+             for (b, c), (bf, _) in zip(data, files)]
+    ci = crossed_bootstrap_ci(len(ids), stats, n_boot=N_BOOT)
+    if ci:
+        everything = np.arange(len(ids))  # the estimate on exactly the items the interval used
+        summary["mean"] = sum(st(everything) for st in stats) / len(stats)
+        summary["lo"], summary["hi"] = ci
+        summary["source"] = "seeds x items"
+
+
+N_BOOT = 1000
 
 
 def frontier(pts: list[Point]) -> list[Point]:

@@ -128,6 +128,10 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
                                  cfg.eval.val_micro_batch_size)
         record["general_ppl"] = math.exp(sum(nll) / sum(tokens))
         record["general_ppl_ci"] = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+        if info.is_main:  # per window, so a study can pair windows across runs and seeds
+            out = run_dir / "eval" / f"epoch-{epoch}"
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "general_windows.json").write_text(json.dumps({"nll": nll, "tokens": tokens}))
     check()
     for name, (examples, base) in probes["kl"].items():
         record[f"kl_{name}"] = kl_from_base(engine.module, examples, base, info)

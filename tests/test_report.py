@@ -94,3 +94,48 @@ def test_seeds_pool_into_intervals_noise_is_called_and_budget_picks_a_point(tmp_
     assert "full alpha=0.5 learned most" in out["verdict"]
     assert [p.name for p in out["frontier"]][:2] == ["full epoch 0", "full alpha=0.5"] or \
         out["frontier"][0].forgetting["mean"] == 0.0
+
+
+def test_per_item_results_give_a_crossed_seed_by_item_interval(tmp_path):
+    """Runs that kept per-item eval files: the learning (domain gain) and forgetting intervals
+    are the crossed seeds x items bootstrap of each seed's paired change, recomputed here."""
+    import math
+
+    import numpy as np
+
+    from netft.eval.stats import crossed_bootstrap_ci
+    from netft.study import N_BOOT
+
+    rng = np.random.default_rng(0)
+    base_nll, tokens = rng.uniform(4, 6, 20) * 255, [255] * 20
+    base_ov = rng.uniform(0, 0.4, 30)
+    stats_learn, stats_forget = [], []
+    for seed, (gain, rise) in enumerate([(0.10, 1.30), (0.14, 1.40)]):
+        d = fake_run(tmp_path, f"run-{seed}", "full", 16, 0.0, [0, 1], [100, 100], [0, 0],
+                     seed=seed)
+        tuned_ov = np.clip(base_ov + gain + rng.normal(0, 0.05, 30), 0, 1)
+        tuned_nll = base_nll * rise + rng.normal(0, 20, 20)
+        for epoch, ov, nll in ((0, base_ov, base_nll), (1, tuned_ov, tuned_nll)):
+            e = d / "eval" / f"epoch-{epoch}"
+            e.mkdir(parents=True)
+            (e / "general_windows.json").write_text(json.dumps({"nll": list(nll),
+                                                                "tokens": tokens}))
+            (e / "predictions.jsonl").write_text("".join(json.dumps(
+                {"id": f"q{i}", "category": "general", "scores": {"exact": 0.0, "overlap": v,
+                                                                   "abstained": 0.0}}) + "\n"
+                for i, v in enumerate(ov)))
+        stats_learn.append(lambda idx, t=tuned_ov: 100 * (t[idx].mean() - base_ov[idx].mean()))
+        stats_forget.append(lambda idx, n=tuned_nll: 100 * (math.exp(
+            n[idx].sum() / (255 * len(idx)) - base_nll[idx].sum() / (255 * len(idx))) - 1))
+    out = write_report([tmp_path], tmp_path / "report", budget=10, learning="domain_gain")
+    row = out["rows"][0]
+    lo, hi = crossed_bootstrap_ci(30, stats_learn, n_boot=N_BOOT)
+    mean = sum(s(np.arange(30)) for s in stats_learn) / 2
+    assert row["learning [95% CI]"] == f"{mean:.2f} [{lo:.2f}, {hi:.2f}] (2 seeds x items)"
+    assert 9 < mean < 15 and lo > 5  # a gain of 10-14 points, clearly above zero
+    assert row["domain gain pts [95% CI]"] == f"{mean:.1f} [{lo:.1f}, {hi:.1f}] (2 seeds x items)"
+    assert f"Domain score gain of full epoch 1: {mean:.1f} [{lo:.1f}, {hi:.1f}] points, above " \
+        "zero: a real gain." in out["verdict"]
+    lo, hi = crossed_bootstrap_ci(20, stats_forget, n_boot=N_BOOT)
+    mean = sum(s(np.arange(20)) for s in stats_forget) / 2
+    assert row["forgetting % [95% CI]"] == f"{mean:.1f} [{lo:.1f}, {hi:.1f}] (2 seeds x items)"

@@ -8,7 +8,8 @@ import torch
 
 from netft.distributed import DistInfo
 from netft.eval.probes import base_distribution, general_windows, kl_from_base, window_nll
-from netft.eval.stats import bootstrap_ci, mean_ci, overlap, perplexity_ci
+from netft.eval.stats import (bootstrap_ci, crossed_bootstrap_ci, mean_ci, overlap,
+                              perplexity_ci)
 
 
 def test_bootstrap_interval_covers_a_known_mean_at_about_its_nominal_rate():
@@ -34,6 +35,53 @@ def test_perplexity_interval_covers_the_population_perplexity():
         lo, hi = perplexity_ci(nll, [255] * 64, n_boot=400, seed=t)
         hits += lo <= true_ppl <= hi
     assert 0.88 <= hits / trials <= 0.99, hits / trials
+
+
+def _crossed_sample(rng, n_seeds, n_items, mu, sd_seed=0.5, sd_item=1.0, sd_noise=0.5):
+    """y[s, i] = mu + seed effect + item effect + noise: the crossed design of a study."""
+    return (mu + rng.normal(0, sd_seed, (n_seeds, 1)) + rng.normal(0, sd_item, (1, n_items))
+            + rng.normal(0, sd_noise, (n_seeds, n_items)))
+
+
+def test_crossed_interval_covers_a_known_mean_with_seed_and_item_noise():
+    # The population mean over seeds and items is mu; both seeds and items are random draws.
+    rng = np.random.default_rng(2)
+    hits, trials = 0, 200
+    for t in range(trials):
+        y = _crossed_sample(rng, n_seeds=10, n_items=60, mu=1.0)
+        stats = [lambda idx, row=row: float(row[idx].mean()) for row in y]
+        lo, hi = crossed_bootstrap_ci(60, stats, n_boot=300, seed=t)
+        hits += lo <= 1.0 <= hi
+    # Nominal 95%; with 10 seeds the cluster bootstrap runs a little under it (the seed spread
+    # is scaled by (S-1)/S). 200 trials: binomial sd ~1.5 points.
+    assert 0.87 <= hits / trials <= 0.99, hits / trials
+
+
+def test_crossed_interval_counts_seed_noise_that_an_item_bootstrap_misses():
+    # Large seed-to-seed differences: pooling items alone (as if one run) is far too narrow.
+    rng = np.random.default_rng(3)
+    miss_items, miss_crossed, trials = 0, 0, 100
+    for t in range(trials):
+        y = _crossed_sample(rng, n_seeds=8, n_items=60, mu=0.0, sd_seed=1.0, sd_item=0.3,
+                            sd_noise=0.3)
+        lo, hi = bootstrap_ci(list(y.mean(0)), lambda xs: float(np.mean(xs)), n_boot=300, seed=t)
+        miss_items += not lo <= 0.0 <= hi
+        stats = [lambda idx, row=row: float(row[idx].mean()) for row in y]
+        lo, hi = crossed_bootstrap_ci(60, stats, n_boot=300, seed=t)
+        miss_crossed += not lo <= 0.0 <= hi
+    assert miss_items > 40 and miss_crossed < 20, (miss_items, miss_crossed)
+
+
+def test_paired_change_cancels_the_shared_item_difficulty():
+    # The same 80 items before and after: item difficulty (sd 1) is shared, the true gain is
+    # 0.2. Paired, the interval sees only the per-item change noise (sd 0.1).
+    rng = np.random.default_rng(4)
+    difficulty = rng.normal(0, 1, 80)
+    base, tuned = difficulty + rng.normal(0, 0.05, 80), difficulty + 0.2 + rng.normal(0, 0.05, 80)
+    lo, hi = crossed_bootstrap_ci(80, [lambda idx: float(tuned[idx].mean() - base[idx].mean())],
+                                  n_boot=500)
+    assert 0.17 < lo < 0.2 < hi < 0.23, (lo, hi)
+    assert crossed_bootstrap_ci(1, [lambda idx: 0.0]) is None
 
 
 def test_seed_interval_and_overlap():

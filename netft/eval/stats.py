@@ -42,6 +42,37 @@ def perplexity_ci(nll: Sequence[float], tokens: Sequence[int], n_boot: int = 100
     return float(lo), float(hi)
 
 
+def crossed_bootstrap_ci(n_items: int, per_seed: Sequence[Callable[[np.ndarray], float]],
+                         n_boot: int = 1000, level: float = LEVEL,
+                         seed: int = 0) -> tuple[float, float] | None:
+    """Interval of mean over seeds of per_seed[s](item indices), resampling seeds AND items.
+
+    The design is crossed: every seed's run is evaluated on the same items (test questions,
+    text windows), so one item resample is shared by all seeds in a replicate (an item that
+    is hard is hard for every seed) and seeds are resampled independently of items. Each
+    per_seed[s] is a paired statistic (e.g. the seed's score on those items minus its own base
+    model's score on the same items), so the base's item noise cancels as it should.
+    With S seeds the between-seed spread is under-estimated by a factor (S-1)/S (a known
+    property of the bootstrap with few clusters): 3+ seeds make it small. None when there are
+    fewer than 2 items."""
+    if n_items < 2 or not per_seed:
+        return None
+    rng = np.random.default_rng(seed)
+    n_seeds = len(per_seed)
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n_items, n_items)
+        seeds = rng.integers(0, n_seeds, n_seeds) if n_seeds > 1 else [0]
+        vals = [per_seed[s](idx) for s in seeds]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            values.append(sum(vals) / len(vals))
+    if not values:
+        return None
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
 def mean_ci(values: Sequence[float], level: float = LEVEL) -> dict:
     """Mean over seeds with a Student-t interval: {"mean", "lo", "hi", "n"}; with one seed the
     interval is absent (None), never a fake zero-width one."""
