@@ -81,10 +81,9 @@ def load(name: str) -> Domain:
 
 
 def configured(cfg) -> Domain:
-    """The run's pack: data.domain_pack, or chat for a config.yaml written before packs."""
-    from omegaconf import OmegaConf
-
-    return load(OmegaConf.select(cfg, "data.domain_pack", default=None) or "chat")
+    """The run's pack (cfg: a DictConfig or a run's config.yaml as a dict): data.domain_pack,
+    or chat for a config written before packs."""
+    return load((cfg.get("data") or {}).get("domain_pack") or "chat")
 
 
 def score(domain: Domain, rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
