@@ -33,7 +33,7 @@ def cmd_build_tiny(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    from netft.data.batching import load_examples
+    from netft.data.curation import load_examples
     from netft.models.load import load_tokenizer
     from netft.models.tiny import ensure_tiny
     from omegaconf import OmegaConf
@@ -144,13 +144,13 @@ def cmd_eval(args) -> int:
 
     import torch
     import yaml
+    from omegaconf import OmegaConf
 
+    from netft import domains
     from netft.data.curation import read_sources
     from netft.distributed import DistInfo
-    from netft.eval import domain
     from netft.eval.generate import generate_answers
     from netft.eval.review import export_review
-    from netft.config import ASSETS
     from netft.train import save_eval
 
     target = Path(args.target)
@@ -160,25 +160,24 @@ def cmd_eval(args) -> int:
         print(f"netft: {model_dir} does not exist (a run dir with final/, or a model folder)",
               file=sys.stderr)
         return 2
-    if args.data:
-        files = args.data
-    elif run_dir:
-        files = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["test_files"]
-    else:
-        files = [str(ASSETS / "data" / "netops" / "test.jsonl")]
-    rows = domain.eval_rows(read_sources(files))[: args.max_items or None]
+    # The run's own data and pack; a bare model folder gets the default data preset's.
+    data = (yaml.safe_load((run_dir / "config.yaml").read_text())["data"] if run_dir
+            else OmegaConf.to_container(compose_config([]).data, resolve=True))
+    files = args.data or data["test_files"]
+    pack = domains.load(args.domain_pack or data.get("domain_pack", "chat"))
+    rows = pack.eval_rows(read_sources(files))[: args.max_items or None]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tok = _load_for_eval(model_dir, device)
     print(f"[netft] evaluating {model_dir} on {len(rows)} items from {', '.join(map(str, files))}")
     answers = generate_answers(model, tok, rows, DistInfo(device=device), args.max_new_tokens,
                                args.batch_size)
-    result = domain.score(rows, answers)
+    result = domains.score(pack, rows, answers)
     out = Path(args.out) if args.out else (run_dir / "eval" / args.which if run_dir
                                            else model_dir / "netft-eval")
-    save_eval(out, rows, answers, result)
-    print(domain.format_table(result))
+    save_eval(out, pack, rows, answers, result)
+    print(pack.format_table(result))
     if args.review > 0:
-        paths = export_review(rows, answers, out / "review", n=args.review)
+        paths = export_review(rows, answers, out / "review", n=args.review, domain=pack)
         print(f"[netft] human review sheet: {paths['csv']} and {paths['html']}")
     if run_dir and (run_dir / "summary.json").exists():
         _update_summary(run_dir, {f"domain_eval_{args.which}": result["overall"]})
@@ -240,13 +239,11 @@ def cmd_report(args) -> int:
 
 def compose_config(overrides):
     """The run config exactly as netft-train composes it (without Hydra's run dir)."""
-    from pathlib import Path
-
-    import netft.config  # noqa: F401  (registers the schema with Hydra)
     from hydra import compose, initialize_config_dir
 
-    conf = str(Path(__file__).resolve().parents[1] / "conf")
-    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+    from netft.config import CONF_DIR  # importing netft.config registers the schema
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides) + ["run_dir=."])
 
 
@@ -350,6 +347,8 @@ def main(argv=None) -> int:
     p.add_argument("target", help="run dir (uses final/ or best/) or an HF/PEFT model folder")
     p.add_argument("--which", default="final", choices=["final", "best"])
     p.add_argument("--data", nargs="+", help="test files (default: the run's data.test_files)")
+    p.add_argument("--domain-pack", default=None, help="how answers are scored (default: the "
+                   "run's data.domain_pack): a pack in netft/domains or a module with DOMAIN")
     p.add_argument("--max-items", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=16)

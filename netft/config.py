@@ -1,6 +1,6 @@
 """The typed config schema and the checks that run before any model is loaded.
 
-Hydra composes `conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
+Hydra composes `netft/conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
 key or a value of the wrong type fails at composition, naming the key. Combinations that
 type-check but cannot work (qlora without CUDA, flash-attn on CPU, ...) are rejected by
 `validate()`, again before anything heavy happens.
@@ -18,6 +18,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+# The shipped config groups live inside the package, so a wheel has them and they resolve from
+# any working directory; users add their own with --config-dir or hydra.searchpath.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 class ConfigError(ValueError):
@@ -89,7 +92,10 @@ class ObjectiveConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "netops"
+    name: str = "own"
+    # What "domain skill" means for this data: a pack in netft/domains (chat, the default:
+    # exact/overlap/abstention for any chat data) or an importable module defining DOMAIN.
+    domain_pack: str = "chat"
     # JSONL files of {"messages": [...]} rows; `${asset:...}` points into the package.
     train_files: List[str] = field(default_factory=list)
     validation_files: List[str] = field(default_factory=list)
@@ -162,7 +168,7 @@ class EvalConfig:
     keep_best: bool = True
     val_micro_batch_size: int = 8
     # Domain skill: greedy answers to the held-out test items (data.test_files), scored by
-    # the verifiers (FRR vtysh, JunOS/IOS checks) at epoch 0 and after every epoch.
+    # the data's domain pack (data.domain_pack) at epoch 0 and after every epoch.
     domain: bool = True
     domain_max_items: int = 0  # 0: all (the first 32 when train.max_steps > 0: a smoke run)
     max_new_tokens: int = 256
@@ -340,13 +346,8 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
     if cfg.parallel.backend == "nccl" and not cuda:
         raise ConfigError("parallel.backend=nccl needs CUDA; use auto or gloo on CPU.")
 
-    if cfg.eval.domain and cfg.data.test_files and _needs_vtysh(cfg.data.test_files):
-        from netft.eval.verifiers import have_vtysh
-
-        if not have_vtysh():
-            raise ConfigError("eval.domain=true needs FRR's vtysh for the command verifiers "
-                              "(Debian package frr: `apt-get install frr`), or set "
-                              "eval.domain=false.")
+    if cfg.eval.domain and cfg.data.test_files:
+        _domain_preflight(cfg)
     for key in ("data.train_files", "data.validation_files", "data.test_files",
                 "data.general_files"):
         files = _get(cfg, key)
@@ -376,16 +377,18 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
             "...), launch/local.sh or srun; for one process use parallel=single.")
 
 
-def _needs_vtysh(test_files) -> bool:
-    """FRR's vtysh checks the network-config categories only; a team's own test rows (no
-    category, or others) are scored without it. Unreadable files fail later, with file:line."""
+def _domain_preflight(cfg) -> None:
+    """The pack exists, and this machine has what it needs to score the test rows (e.g. a
+    verifier's binary). Unreadable files fail later, with file:line."""
+    from netft import domains
     from netft.data.curation import read_sources
-    from netft.eval.domain import CONFIG_CATS
 
+    pack = domains.load(cfg.data.domain_pack)
     try:
-        return any(r.get("category") in CONFIG_CATS for r in read_sources(test_files))
-    except Exception:
-        return False
+        rows = read_sources(cfg.data.test_files)
+    except Exception:  # noqa: BLE001 - reported by the data path with file:line
+        return
+    pack.preflight(rows)
 
 
 # "token" only as a key's last word (hf_token, access_token), not max_new_tokens: the saved

@@ -60,15 +60,10 @@ def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
             _replace(tmp, out_dir)
         barrier(info)
         return out_dir, "streamed"
-    if method != "full" and engine.name != "zero3":
-        # The adapter only: gathering the frozen base too would put the whole model on
-        # rank 0 just to throw it away (the consolidated-save OOM of large LoRA runs).
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-        state = get_model_state_dict(engine.model, options=StateDictOptions(
-            full_state_dict=True, cpu_offload=True, ignore_frozen_params=True))
-    else:
-        state = engine.full_state_dict()  # collective: every rank takes part
+    # Adapters: the trainable weights only where the backend can, since gathering the frozen
+    # base too would put the whole model on rank 0 just to throw it away (the
+    # consolidated-save OOM of large LoRA runs). Collective: every rank takes part.
+    state = engine.full_state_dict(trainable_only=method != "full")
     if info.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
         model = engine.model

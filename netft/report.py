@@ -187,6 +187,20 @@ def plot_frontier(pts: list, front: list, budget: float, chosen) -> bytes:
                 "interpolated weights a; bars: 95% intervals)")
 
 
+def pack_columns(runs: list[Run]) -> list[tuple[str, str]]:
+    """The domain packs' own report columns (data.domain_pack of each run's config); a pack
+    that cannot be imported here (a user's, elsewhere) just adds none."""
+    from netft import domains
+
+    cols: list[tuple[str, str]] = []
+    for name in dict.fromkeys((r.config.get("data") or {}).get("domain_pack") for r in runs):
+        try:
+            cols += domains.load(name).report_columns if name else []
+        except Exception:  # noqa: BLE001 - the report still has the domain score and gain
+            continue
+    return list(dict.fromkeys(cols))
+
+
 def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None = None) -> list[dict]:
     """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
     pts: the study's points (learning as the frontier measures it); gain_pts: the same with
@@ -195,6 +209,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
 
     pts = pts if pts is not None else points(group(runs))
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
+    columns = pack_columns(runs)
     rows = []
     for label, members in group(runs).items():
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
@@ -214,15 +229,13 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
         forget = [dict(r.rel_forgetting()).get(best) for r in members]
         forget = [f for f in forget if f is not None]
         doms = [h.get("domain", {}) or {} for r in members for h in r.history if h["epoch"] == best]
+        pack = {header: mean([d[key] for d in doms if d.get(key) is not None])
+                for key, header in columns}
         rows.append({
             "run": label, "seeds": len(members), "epochs": max(epochs) if epochs else 0,
             "best epoch": best, "val loss": mean(at(best, "val_loss")),
             "val-loss drop": mean(drops), "domain score": mean(at(best, "domain_score")),
-            "domain gain (pts)": mean(gain),
-            "command acc": mean([d["command_accuracy"] for d in doms
-                                 if d.get("command_accuracy") is not None]),
-            "refusal acc": mean([d["refusal_accuracy"] for d in doms
-                                 if d.get("refusal_accuracy") is not None]),
+            "domain gain (pts)": mean(gain), **pack,
             "forgetting (%)": mean(forget), "KL general": mean(at(best, "kl_general")),
             "learning [95% CI]": _point_ci(point, "learning", 2),
             "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),

@@ -102,7 +102,10 @@ def _point(label, epoch, alpha, recs, metric) -> Point:
     forgetting = _pool([v for v, _ in forget], [c for _, c in forget])
     pairs = [(r.path / "eval" / "epoch-0", d) for r, _, d in recs]
     if metric == "domain_gain" and learning["mean"] is not None:
-        _crossed(learning, pairs, "predictions.jsonl", _domain_gain)
+        from netft import domains  # seeds of one configuration share its pack
+
+        _crossed(learning, pairs, "predictions.jsonl",
+                 _domain_gain(domains.configured(recs[0][0].config)))
     if forgetting["mean"] is not None:
         _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
     return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
@@ -120,19 +123,20 @@ def _read(path: Path):
 _BASE_SCORES: dict = {}  # (base file, resample) -> score: every epoch of a run shares its base
 
 
-def _domain_gain(base: list, cur: list, base_key: str):
-    from netft.eval import domain
-
+def _domain_gain(pack):
+    """make_stat for the domain-score gain, re-aggregated by the run's domain pack."""
     def score(items):
-        return domain.aggregate(items)[1]["score"]
+        return pack.aggregate(items)[1]["score"]
 
-    def stat(idx):
-        key = (base_key, idx.tobytes())
-        if key not in _BASE_SCORES:
-            _BASE_SCORES[key] = score([base[i] for i in idx])
-        b, c = _BASE_SCORES[key], score([cur[i] for i in idx])
-        return None if b is None or c is None else 100 * (c - b)
-    return stat
+    def make_stat(base: list, cur: list, base_key: str):
+        def stat(idx):
+            key = (base_key, idx.tobytes())
+            if key not in _BASE_SCORES:
+                _BASE_SCORES[key] = score([base[i] for i in idx])
+            b, c = _BASE_SCORES[key], score([cur[i] for i in idx])
+            return None if b is None or c is None else 100 * (c - b)
+        return stat
+    return make_stat
 
 
 def _ppl_rise(base: list, cur: list, base_key: str):

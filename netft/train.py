@@ -28,13 +28,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from netft import checkpoint, distributed, rundir
+from netft import checkpoint, distributed, domains, rundir
 from netft import resume as resume_check
-from netft.config import ConfigError, to_plain, validate
+from netft.config import CONF_DIR as PACKAGE_CONF_DIR, ConfigError, to_plain, validate
 from netft.data.chat import DataError
 from netft.data.batching import plan_epoch, rank_share
 from netft.data.curation import read_sources
-from netft.eval import domain
 from netft.eval.general import general_accuracy
 from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
@@ -47,7 +46,8 @@ from netft.models.load import (apply_method, count_params, load_model, load_toke
 from netft.models.meta_load import load_meta, use_meta_load
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
-from netft.parallel.engine import NonFiniteGradError, build_engine, parameter_share
+from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_engine,
+                                   parameter_share)
 from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
                         peak_rss_gb, rss_now_gb)
 from netft.plan import check_at_start
@@ -142,14 +142,15 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
         answers = generate_answers(engine.model, tokenizer, domain_rows, info,
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
                                    desc=f"domain eval (epoch {epoch})", interrupted=interrupted)
-        if info.is_main:  # the verifiers run once, on rank 0; nothing else depends on them
-            result = domain.score(domain_rows, answers)
+        if info.is_main:  # the scorers run once, on rank 0; nothing else depends on them
+            pack = domains.configured(cfg)
+            result = domains.score(pack, domain_rows, answers)
             record["domain_score"] = result["overall"]["score"]
             record["domain_score_ci"] = bootstrap_ci(
-                result["items"], lambda items: domain.aggregate(items)[1]["score"],
+                result["items"], lambda items: pack.aggregate(items)[1]["score"],
                 seed=cfg.train.seed)
             record["domain"] = result["overall"]
-            save_eval(run_dir / "eval" / f"epoch-{epoch}", domain_rows, answers, result)
+            save_eval(run_dir / "eval" / f"epoch-{epoch}", pack, domain_rows, answers, result)
     return record
 
 
@@ -158,10 +159,10 @@ SMOKE_EVAL_ITEMS = 32
 
 
 def domain_eval_rows(cfg) -> list[dict]:
-    """The held-out items scored by the verifiers (data.test_files; first N if capped)."""
+    """The held-out items scored by the domain pack (data.test_files; first N if capped)."""
     if not cfg.eval.domain or not cfg.data.test_files:
         return []
-    rows = domain.eval_rows(read_sources(cfg.data.test_files))  # own data: generic scoring
+    rows = domains.configured(cfg).eval_rows(read_sources(cfg.data.test_files))
     cap = cfg.eval.domain_max_items
     if cap <= 0 and cfg.train.max_steps > 0:
         cap = SMOKE_EVAL_ITEMS  # a step-capped (smoke) run gets a capped eval too
@@ -175,17 +176,19 @@ def domain_eval_rows(cfg) -> list[dict]:
     return mixed[:cap]
 
 
-def save_eval(out_dir: Path, rows: list[dict], answers: list[str], result: dict) -> None:
+def save_eval(out_dir: Path, pack: domains.Domain, rows: list[dict], answers: list[str],
+              result: dict) -> None:
+    from netft.domains.chat import prompt, reference
+
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.jsonl", "w") as fh:
         for row, answer, item in zip(rows, answers, result["items"]):
-            fh.write(json.dumps({"id": row["id"], "category": row.get("category", domain.GENERIC),
-                                 "prompt": domain.prompt(row), "answer": answer,
-                                 "reference": domain.reference(row), **item}) + "\n")
+            fh.write(json.dumps({"id": row["id"], "category": item["category"],
+                                 "prompt": prompt(row), "answer": answer,
+                                 "reference": reference(row), **item}) + "\n")
     (out_dir / "scores.json").write_text(json.dumps(
-        {k: result[k] for k in ("categories", "overall", "syntax_errors_by_class") if k in result},
-        indent=2))
-    (out_dir / "table.txt").write_text(domain.format_table(result) + "\n")
+        {k: v for k, v in result.items() if k != "items"}, indent=2))
+    (out_dir / "table.txt").write_text(pack.format_table(result) + "\n")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -316,10 +319,7 @@ def run(cfg: DictConfig) -> dict:
 
     model_path = resolve_path(cfg.model, log=say)
     check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
-    if cfg.parallel.name == "zero3":
-        from netft.parallel.zero3 import before_model_load
-
-        before_model_load(cfg, info)  # from_pretrained then loads straight into partitions
+    before_model_load(cfg, info)  # e.g. ZeRO-3: from_pretrained loads into partitions
     tokenizer, model = load_for_training(model_path, cfg, info)
     trainable, total = count_params(model)
     say(f"[netft] model {cfg.model.name_or_path} ({model_path}): {total:,} params, {trainable:,} "
@@ -505,7 +505,8 @@ def run(cfg: DictConfig) -> dict:
             say(f"--- prompt: {row['prompt'][:300]}\n--- model:  {row['answer'][:300]}")
         if cfg.eval.review_items > 0:
             sheet = export_review(domain_rows, [p["answer"] for p in predictions],
-                                  run_dir / "review", n=cfg.eval.review_items)
+                                  run_dir / "review", n=cfg.eval.review_items,
+                                  domain=domains.configured(cfg))
             say(f"[netft] human review sheet ({sheet['n']} items): {sheet['html']}")
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": step,
@@ -525,8 +526,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-# conf/ sits beside the package in the repo (editable install, as `make setup` does).
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = str(PACKAGE_CONF_DIR)  # netft/conf (shipped in the wheel)
 
 
 def sweep_value(summary: dict, metric: str) -> float:

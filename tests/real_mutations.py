@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 
-from netft.eval.junos_grammar import JUNOS_GRAMMAR
+from netft.domains.netops.junos_grammar import JUNOS_GRAMMAR
 
 JUNK = "xyzzy"
 _FREE_TEXT = re.compile(r"\b(?:description|remark|banner|apply-path|as-path|password|"

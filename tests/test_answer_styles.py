@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval.domain import reference, score
-from netft.eval.junos import brace_to_set, junos_statements
-from netft.eval.junos_grammar import JUNOS_GRAMMAR
-from netft.eval.verifiers import extract_config, have_vtysh
+from netft.domains.chat import reference
+from netft.domains.netops import score
+from netft.domains.netops.junos import brace_to_set, junos_statements
+from netft.domains.netops.junos_grammar import JUNOS_GRAMMAR
+from netft.domains.netops.verifiers import extract_config, have_vtysh
 
 DATA = Path(__file__).resolve().parents[1] / "netft" / "assets" / "data" / "netops"
 ROWS = [r for r in (json.loads(ln) for ln in open(DATA / "test.jsonl", encoding="utf-8"))

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval.domain import (format_table, is_abstention, names_command, reference, score,
-                               score_item)
+from netft.domains.chat import is_abstention, reference
+from netft.domains.netops import DOMAIN as NETOPS
+from netft.domains.netops import score
+from netft.domains.netops.scoring import format_table, names_command, score_item
 from netft.eval.review import export_review, import_review, stratified_sample
-from netft.eval.verifiers import have_vtysh
+from netft.domains.netops.verifiers import have_vtysh
 
 DATA = Path(__file__).resolve().parents[1] / "netft" / "assets" / "data" / "netops"
 ROWS = [json.loads(line) for split in ("train", "validation", "test")
@@ -173,12 +175,14 @@ TEST_ROWS = [json.loads(line) for line in open(DATA / "test.jsonl", encoding="ut
 
 def test_stratified_sample_counts(tmp_path):
     sizes = Counter(r["category"] for r in TEST_ROWS)
-    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path, n=40, seed=1)
+    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path,
+                        n=40, seed=1, domain=NETOPS)
     counts = out["counts"]
     assert sum(counts.values()) == out["n"] == 40 and set(counts) == set(sizes)
     assert max(counts.values()) - min(counts.values()) <= 1
     # A category smaller than its share gives all it has; the others take the rest.
-    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path, n=90)
+    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path,
+                        n=90, domain=NETOPS)
     share = 90 // len(sizes)
     for cat, size in sizes.items():
         assert out["counts"][cat] >= min(size, share)
@@ -201,14 +205,16 @@ def test_review_round_trip(tmp_path):
     preds = {r["id"]: reference(r) for r in TEST_ROWS}
     victim = stratified_sample(TEST_ROWS, 30, seed=0)[0]["id"]
     preds[victim] = "<script>alert(1)</script>\nrouter ospf"
-    out = export_review(TEST_ROWS, preds, tmp_path, n=30, seed=0)
+    out = export_review(TEST_ROWS, preds, tmp_path, n=30, seed=0, domain=NETOPS)
     page = Path(out["html"]).read_text()
     assert "&lt;script&gt;" in page and "<script>" not in page
 
     table = _read(out["csv"])
     head = table[0]
     assert head == ["id", "category", "prompt", "model_answer", "reference", "auto_scores",
-                    "score_1_to_5", "correct_yes_no", "comment"]
+                    "score_1_to_5", "correct_yes_no", "comment",
+                    "dialect", "topic"]  # the netops pack's own columns come last
+    assert "<title>netops review" in page
     col = {c: i for i, c in enumerate(head)}
     assert all(isinstance(json.loads(row[col["auto_scores"]]), dict) for row in table[1:])
     # Fill: config rows 4 and correct, troubleshoot 2 and wrong, the rest left blank,
@@ -235,7 +241,8 @@ def test_review_round_trip(tmp_path):
 
 
 def test_review_bad_value_names_file_and_line(tmp_path):
-    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path, n=12)
+    out = export_review(TEST_ROWS, [reference(r) for r in TEST_ROWS], tmp_path,
+                        n=12, domain=NETOPS)
     table = _read(out["csv"])
     table[5][6] = "6"  # score_1_to_5 out of range
     _write(out["csv"], table)

@@ -23,7 +23,7 @@ else:
     model = AutoPeftModelForCausalLM.from_pretrained(final)
 model.eval()
 # Validation loss recomputed from the reloaded weights (plain transformers/PEFT forward).
-from netft.data.batching import load_examples
+from netft.data.curation import load_examples
 exs, _ = load_examples([val_file], tok, 512)
 nll, n = 0.0, 0
 with torch.no_grad():

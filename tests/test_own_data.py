@@ -109,25 +109,33 @@ def test_raw_text_long_documents_become_windows(tiny_tokenizer):
 
 
 def test_uncategorised_eval_rows_score_generically(tmp_path):
-    from netft.config import _needs_vtysh
-    from netft.eval import domain
+    from omegaconf import OmegaConf
 
-    rows = domain.eval_rows([
+    from netft import domains
+    from netft.config import _domain_preflight
+    from netft.domains import chat
+
+    rows = chat.eval_rows([
         {"id": "a", "messages": [{"role": "user", "content": "Capital of France?"},
                                  {"role": "assistant", "content": "Paris is the capital."}]},
         {"id": "b", "messages": [{"role": "user", "content": "Who?"},
                                  {"role": "assistant", "content": "Bob."}]},
         {"id": "c", "text": "raw text has no question"}])
     assert [r["category"] for r in rows] == ["general", "general"]
-    result = domain.score(rows, ["paris is the CAPITAL", "I don't know."])
+    result = domains.score(chat.DOMAIN, rows, ["paris is the CAPITAL", "I don't know."])
     items = {it["id"]: it["scores"] for it in result["items"]}
     assert items["a"]["exact"] == 1.0 and items["a"]["overlap"] == 1.0
     assert items["b"]["abstained"] == 1.0 and items["b"]["exact"] == 0.0
     assert result["overall"]["exact_match"] == 0.5 and result["overall"]["abstain_rate"] == 0.5
     assert result["overall"]["score"] == result["overall"]["answer_overlap"]
-    assert "general" in domain.format_table(result)
+    assert "general" in chat.format_table(result)
+    # The netops pack scores uncategorised rows the same way, and needs no FRR for them.
+    netops = domains.load("netops")
+    assert domains.score(netops, rows, ["paris is the CAPITAL", "I don't know."])["overall"] \
+        == result["overall"]
     own = write_jsonl(tmp_path / "own.jsonl", rows)
-    assert not _needs_vtysh([str(own)])  # no FRR needed for a team's own test set
+    cfg = OmegaConf.create({"data": {"domain_pack": "netops", "test_files": [str(own)]}})
+    _domain_preflight(cfg)  # no FRR needed for a team's own test set
 
 
 # ------------------------------------------------------------------ chat templates

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval import frr
-from netft.eval.verifiers import (check_frr, check_ios, check_junos, extract_config, have_vtysh,
+from netft.domains.netops import frr
+from netft.domains.netops.verifiers import (check_frr, check_ios, check_junos, extract_config, have_vtysh,
                                   verify)
 
 DATA = Path(__file__).resolve().parents[1] / "netft" / "assets" / "data" / "netops"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from netft.eval.frr import PINNED_FRR, frr_version
-from netft.eval.verifiers import have_vtysh, verify
+from netft.domains.netops.frr import PINNED_FRR, frr_version
+from netft.domains.netops.verifiers import have_vtysh, verify
 from real_mutations import MUTATORS
 
 DATA = Path(__file__).resolve().parent / "data" / "real_configs"
@@ -143,7 +143,7 @@ def test_mutated_real_stanzas_are_rejected(corpus, capsys):
 def test_per_call_latency(corpus, capsys):
     """One call at a time, cache cleared: vtysh costs a process start per call; the grammar
     checks must stay far below it."""
-    from netft.eval import frr
+    from netft.domains.netops import frr
     lines = []
     for d, rows in corpus.items():
         frr._vtysh_errors.cache_clear()

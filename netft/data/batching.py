@@ -107,13 +107,6 @@ def _tokenize_chat_row(tokenizer, row: dict) -> Example:
                         f"{hint}") from None
 
 
-def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
-    """Read any supported source (JSONL, Parquet, datasets dir) and tokenise it."""
-    from netft.data.curation import read_sources  # curation builds on this module
-
-    return tokenize_rows(read_sources(files), tokenizer, max_length, overlong)
-
-
 def pack(lengths: list[int], order: list[int], max_length: int) -> list[list[int]]:
     """First-fit packing of examples (in the given order) into rows of at most max_length."""
     rows: list[list[int]] = []

@@ -19,9 +19,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from netft.data.batching import DataReport, tokenize_rows  # curation builds on batching
 from netft.data.chat import DataError
 
-ASSETS_DATA = Path(__file__).resolve().parents[1] / "assets" / "data" / "netops"
+ASSETS_DATA = Path(__file__).resolve().parents[1] / "assets" / "data"  # shipped data sets
 
 
 def read_source(path: str | Path) -> list[dict]:
@@ -141,19 +142,23 @@ def mix_count(n_domain: int, ratio: float) -> int:
     return round(n_domain * ratio / (1.0 - ratio))
 
 
+def load_examples(files, tokenizer, max_length: int, overlong: str = "drop"):
+    """Read any supported source (JSONL, Parquet, datasets dir) and tokenise it."""
+    return tokenize_rows(read_sources(files), tokenizer, max_length, overlong)
+
+
 def build_training_data(data_cfg, max_length: int, seed: int, tokenizer, say=print):
     """The whole data path of a run: read, dedup, contamination check, mix, tokenise.
 
     Returns (train examples, validation examples, report dict for summary.json)."""
-    from netft.data.batching import DataReport, tokenize_rows
-    from netft.models.tiny import corpus_texts
+    from netft.data.corpus import corpus_texts
 
-    netops = str(ASSETS_DATA)
-    if (not all(str(f).startswith(netops) for f in data_cfg.train_files)
-            and any(str(f).startswith(netops) for f in
+    shipped = str(ASSETS_DATA)
+    if (not all(str(f).startswith(shipped) for f in data_cfg.train_files)
+            and any(str(f).startswith(shipped) for f in
                     [*data_cfg.validation_files, *data_cfg.test_files])):
         say("[netft] note: data.train_files are your own, but the validation/test files are "
-            "still netft's netops showcase; use data=own (or set data.validation_files / "
+            "still a data set shipped with netft; use data=own (or set data.validation_files / "
             "data.test_files) to validate and evaluate on your own data")
     train_rows = read_sources(data_cfg.train_files)
     val_rows = read_sources(data_cfg.validation_files)

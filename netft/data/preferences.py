@@ -1,6 +1,6 @@
 """Preference pairs for DPO: {"messages": prompt turns, "chosen": str, "rejected": str}.
 
-The shipped pairs are derived from the netops chat rows of the same split (so the held-out
+The shipped pairs are derived from the showcase chat rows of the same split (so the held-out
 split stays held out): a complete working config is preferred over a partial snippet of it,
 and a command with its explanation over the bare command. Both sides come from the verified
 reference, so "chosen" is known-correct and "rejected" is known-worse.

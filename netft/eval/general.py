@@ -23,7 +23,7 @@ LOCAL_TASK = "netft_general_cloze"
 def local_task_dir(cache_dir: str | Path, n_items: int = 200, seed: int = 0) -> Path:
     """A 4-way cloze task built from the held-out general text: context -> the true next
     words vs three continuations taken from elsewhere. Offline, deterministic, cached."""
-    from netft.models.tiny import corpus_texts
+    from netft.data.corpus import corpus_texts
 
     out = Path(cache_dir).expanduser() / "lm_eval_tasks"
     data = out / f"{LOCAL_TASK}.jsonl"
@@ -73,12 +73,7 @@ def unsharded_copy(engine, state: dict):
     model = engine.model
     peft_config = getattr(model, "peft_config", None)
     base_config = model.get_base_model().config if peft_config else model.config
-    from transformers.integrations import deepspeed as hf_ds
-
-    zero3 = hf_ds.is_deepspeed_zero3_enabled()
-    if zero3:  # build the copy whole, not as ZeRO-3 partitions
-        hf_ds.unset_hf_deepspeed_config()
-    try:
+    with engine.whole_model_init():  # whole, not as partitions of a sharded backend
         # sdpa whatever the run trains with: lm-eval right-pads its batches without a mask (exact
         # under causal attention) and this copy is float32, which flash-attn kernels refuse.
         copy = AutoModelForCausalLM.from_config(base_config, attn_implementation="sdpa")
@@ -90,11 +85,6 @@ def unsharded_copy(engine, state: dict):
         if unexpected or any("lora_" in k for k in missing):
             raise RuntimeError(f"state dict does not fit the model copy: {unexpected[:3]} "
                                f"{missing[:3]}")
-    finally:
-        if zero3:
-            from netft.parallel import zero3 as netft_zero3
-
-            hf_ds.set_hf_deepspeed_config(netft_zero3._HF_DS_CONFIG)
     return copy.eval()
 
 

@@ -23,7 +23,7 @@ from netft.distributed import DistInfo
 
 def general_windows(tokenizer, max_tokens: int, window: int = 256) -> list[Example]:
     """Held-out general English (shipped) as fixed, equal windows: the general probe."""
-    from netft.models.tiny import corpus_texts
+    from netft.data.corpus import corpus_texts
 
     text = corpus_texts()["general_heldout"][: max_tokens * 8]
     ids = tokenizer(text, verbose=False)["input_ids"][:max_tokens]

@@ -1,11 +1,13 @@
 """Human review of model answers: export a stratified sample as a CSV sheet (plus a readable
 HTML page), read the filled sheet back into per-category human scores.
 
-    export_review(rows, predictions, "out/review", n=150)   -> review.csv, review.html
+    export_review(rows, predictions, "out/review", n=150, domain=pack)  -> review.csv, .html
     import_review("out/review/review.csv")                  -> {"categories": ..., "overall": ...}
 
 The reviewer fills three columns: score_1_to_5, correct_yes_no, comment. Rows left blank are
 not counted; a bad value stops the import with file:line so it can be fixed in the sheet.
+The domain pack (netft/domains) scores the items automatically and may add columns of its own
+after the reviewer's (e.g. a dialect column).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import json
 import random
 from pathlib import Path
 
-from netft.eval.domain import prompt, reference, score
+from netft.domains import Domain, score
+from netft.domains.chat import prompt, reference
 
 REVIEW_COLUMNS = ["score_1_to_5", "correct_yes_no", "comment"]
 COLUMNS = ["id", "category", "prompt", "model_answer", "reference", "auto_scores",
@@ -79,28 +82,33 @@ def _decode(raw: bytes, path: Path) -> str:
 
 
 def export_review(rows: list[dict], predictions: list[str] | dict[str, str], out_dir,
-                  n: int = 150, seed: int = 0) -> dict:
-    """Write review.csv and review.html for a stratified sample; returns their paths and the
-    per-category counts."""
+                  n: int = 150, seed: int = 0, domain: Domain | None = None) -> dict:
+    """Write review.csv and review.html for a stratified sample, scored by `domain` (default:
+    the chat domain); returns their paths and the per-category counts."""
+    if domain is None:
+        from netft.domains.chat import DOMAIN as domain
     preds = predictions if isinstance(predictions, dict) else \
         {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
     sample = stratified_sample(rows, n, seed)
     try:
-        auto = {it["id"]: it for it in score(sample, preds)["items"]}
+        auto = {it["id"]: it for it in score(domain, sample, preds)["items"]}
     except RuntimeError as e:  # no vtysh: the sheet is still worth having without auto scores
         auto = {r["id"]: {"scores": {}, "errors": [f"automatic scoring unavailable: {e}"]}
                 for r in sample}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out / "review.csv", out / "review.html"
+    extra = [domain.review_columns(r) for r in sample]
+    extra_names = list(dict.fromkeys(k for cols in extra for k in cols))
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for r in sample:
+        w.writerow(COLUMNS + extra_names)
+        for r, cols in zip(sample, extra):
             w.writerow([_cell(v) for v in (r["id"], r["category"], prompt(r),
                                            preds.get(r["id"], ""), reference(r),
-                                           _scores_text(auto[r["id"]]), "", "", "")])
-    html_path.write_text(_html(sample, preds, auto), encoding="utf-8")
+                                           _scores_text(auto[r["id"]]), "", "", "",
+                                           *(cols.get(k, "") for k in extra_names))])
+    html_path.write_text(_html(sample, preds, auto, domain.name), encoding="utf-8")
     counts: dict[str, int] = {}
     for r in sample:
         counts[r["category"]] = counts.get(r["category"], 0) + 1
@@ -119,7 +127,7 @@ h4 { margin: .8em 0 .2em; } ul.err { color: #a00; font-size: .9em; }
 """
 
 
-def _html(sample: list[dict], preds: dict, auto: dict) -> str:
+def _html(sample: list[dict], preds: dict, auto: dict, title: str) -> str:
     e = html.escape
     cards = []
     for r in sample:
@@ -137,9 +145,9 @@ def _html(sample: list[dict], preds: dict, auto: dict) -> str:
 {f'<h4>Automatic checks</h4><ul class="err">{errs}</ul>' if errs else ''}
 </div>""")
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>netops review ({len(sample)} items)</title>
+<html><head><meta charset="utf-8"><title>{e(title)} review ({len(sample)} items)</title>
 <style>{_CSS}</style></head><body>
-<h1>netops review: {len(sample)} items</h1>
+<h1>{e(title)} review: {len(sample)} items</h1>
 <p>Score each item in review.csv (score_1_to_5, correct_yes_no, comment); this page is for
 reading. Automatic scores are shown for reference only.</p>
 {''.join(cards)}

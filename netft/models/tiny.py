@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import json
 import math
@@ -26,9 +25,8 @@ from pathlib import Path
 
 import torch
 
-from netft.config import ASSETS
+from netft.data.corpus import CORPUS, FILES, corpus_texts
 
-CORPUS = ASSETS / "corpus"
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<|eot|>",
                   "<|system|>", "<|user|>", "<|assistant|>"]
 # Simple role-tagged template. The trainer finds assistant spans by rendering prefixes, so
@@ -56,17 +54,9 @@ class TinySpec:
     version: int = 1  # bump when the build code changes meaningfully
 
 
-def corpus_texts() -> dict[str, str]:
-    return {
-        "general_train": gzip.open(CORPUS / "general_train.txt.gz", "rt", encoding="utf-8").read(),
-        "networking": gzip.open(CORPUS / "networking.txt.gz", "rt", encoding="utf-8").read(),
-        "general_heldout": (CORPUS / "general_heldout.txt").read_text(encoding="utf-8"),
-    }
-
-
 def cache_key(spec: TinySpec) -> str:
     h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
-    for name in ("general_train.txt.gz", "networking.txt.gz", "general_heldout.txt"):
+    for name in FILES:
         h.update((CORPUS / name).read_bytes())
     return h.hexdigest()[:12]
 

@@ -1,8 +1,10 @@
 """What the training loop needs from a parallel backend, and the torch-native backends.
 
-The loop only ever calls: engine.module(...) for forward, engine.backward(loss),
-engine.step() at an optimizer-step boundary, and the save/export hooks. single, ddp and fsdp2
-differ only in how the model is wrapped; clipping, stepping, DCP checkpoints and full state
+The loop only ever calls: before_model_load(cfg, info) before the model is read,
+build_engine(...), then engine.module(...) for forward, engine.backward(loss), engine.step()
+at an optimizer-step boundary, the save/export hooks, and engine.whole_model_init() around
+building an extra unsharded model copy. Nothing outside parallel/ names a backend.
+single, ddp and fsdp2 differ only in how the model is wrapped; clipping, stepping, DCP checkpoints and full state
 dicts are one code path (torch's state_dict helpers understand plain, DDP and FSDP2 modules).
 DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
 """
@@ -29,9 +31,14 @@ class Engine:
     backward: Callable[[torch.Tensor], None]
     step: Callable[[], float]  # clip, optimizer + scheduler step, zero grads -> grad norm
     no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
-    full_state_dict: Callable[[], dict]  # consolidated weights; complete on rank 0
+    # Consolidated weights, complete on rank 0; trainable_only=True may leave out frozen
+    # weights (an adapter export need not gather the whole base onto rank 0).
+    full_state_dict: Callable[..., dict]
     save_state: Callable[[Path], None]  # sharded training state; every rank calls it
     load_state: Callable[[Path], None]
+    # Context in which a model built from a config is whole, not partitioned (ZeRO-3
+    # otherwise partitions every model transformers builds while its engine is active).
+    whole_model_init: Callable[[], Any] = contextlib.nullcontext
 
 
 class NonFiniteGradError(FloatingPointError):
@@ -108,8 +115,9 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     def no_sync():
         return module.no_sync() if name == "ddp" else contextlib.nullcontext()
 
-    def full_state_dict() -> dict:
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    def full_state_dict(trainable_only: bool = False) -> dict:
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True,
+                                ignore_frozen_params=trainable_only)
         return get_model_state_dict(model, options=opts)
 
     def save_state(path: Path) -> None:
@@ -146,6 +154,14 @@ def parameter_share(model) -> dict:
             kinds.add("replicated")
     return {"local": local, "full": full, "fraction": local / max(full, 1),
             "placements": sorted(kinds)}
+
+
+def before_model_load(cfg, info: DistInfo) -> None:
+    """What a backend must set up before from_pretrained (ZeRO-3: load into partitions)."""
+    if cfg.parallel.name == "zero3":
+        from netft.parallel.zero3 import before_model_load as zero3_before_load
+
+        zero3_before_load(cfg, info)
 
 
 def build_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:

@@ -87,8 +87,9 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
             raise NonFiniteGradError(norm)
         return norm
 
-    def full_state_dict() -> dict:
-        # Collective; complete on rank 0, None elsewhere. Never model.state_dict() under
+    def full_state_dict(trainable_only: bool = False) -> dict:
+        # Always every weight (DeepSpeed consolidates all or nothing); collective; complete on
+        # rank 0, None elsewhere. Never model.state_dict() under
         # ZeRO-3: its partitioned parameters are empty placeholders (the empty-adapter bug).
         return ds._zero3_consolidated_16bit_state_dict() or {}
 
@@ -100,4 +101,20 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
                            load_lr_scheduler_states=True)
 
     return Engine("zero3", ds, model, ds_opt, scheduler, backward, step, contextlib.nullcontext,
-                  full_state_dict, save_state, load_state)
+                  full_state_dict, save_state, load_state, whole_model_init)
+
+
+@contextlib.contextmanager
+def whole_model_init():
+    """Models built inside are whole (e.g. the lm-eval copy); the run's ZeRO-3 setting, which
+    makes transformers build partitioned models, comes back afterwards."""
+    from transformers.integrations import deepspeed as hf_ds
+
+    active = hf_ds.is_deepspeed_zero3_enabled()
+    if active:
+        hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if active:
+            hf_ds.set_hf_deepspeed_config(_HF_DS_CONFIG)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from netft.eval import ios_grammar as G
-from netft.eval.cli_grammar import IOS_IFNAME, is_ipv4, mask_len, match_line, type_ok
-from netft.eval.frr import _frr_holes, _vtysh_errors, frr_version
-from netft.eval.verdict import Verdict
+from netft.domains.netops import ios_grammar as G
+from netft.domains.netops.cli_grammar import IOS_IFNAME, is_ipv4, mask_len, match_line, type_ok
+from netft.domains.netops.frr import _frr_holes, _vtysh_errors, frr_version
+from netft.domains.netops.verdict import Verdict
 
 _IOS_LONG = {"gi": "GigabitEthernet", "gig": "GigabitEthernet", "te": "TenGigabitEthernet",
              "fa": "FastEthernet", "se": "Serial", "lo": "Loopback", "po": "Port-channel",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from netft.eval.frr import _is_ipv4
-from netft.eval.junos_grammar import END, JUNOS_GRAMMAR, MORE
-from netft.eval.verdict import Verdict
+from netft.domains.netops.frr import _is_ipv4
+from netft.domains.netops.junos_grammar import END, JUNOS_GRAMMAR, MORE
+from netft.domains.netops.verdict import Verdict
 
 # Written by hand because no maintained offline JunOS validator exists: junoscfg's
 # validation is broken, jnprsr only checks brace nesting, and pyez/napalm need a device.

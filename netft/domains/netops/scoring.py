@@ -1,5 +1,5 @@
-"""Automatic scoring of model answers on the netops set (scoring only: predictions come in
-as strings).
+"""Automatic scoring of model answers on the network-engineering set (scoring only:
+predictions come in as strings).
 
 Per category:
   config, translate  syntax (the dialect's real verifier), values (the key values in
@@ -14,30 +14,25 @@ Per category:
   explain, curated   overlap_weak: recall of the reference's key terms. A WEAK metric: it
                      rewards echoing the question's command and cannot tell right from wrong.
 
-score(rows, predictions) -> {"categories", "overall", "items"}; format_table(result) prints it.
+Rows without a category ("general") get the chat domain's scores (netft/domains/chat.py).
+netft.domains.netops.DOMAIN wires these functions into the domain contract (netft/domains).
 """
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Callable
 
-from netft.eval.verifiers import (error_class, extract_config, ios_long_ifname, ios_to_frr,
-                                  junos_statements, verify)
+from netft.domains.chat import (CHAT_COLUMNS, GENERIC, category_means, chat_overall,
+                                chat_scores, is_abstention, item, mean, overlap_weak, reference,
+                                table)
+from netft.domains.netops.verifiers import (error_class, extract_config, ios_long_ifname,
+                                            ios_to_frr, junos_statements, verify)
 
 CONFIG_CATS = ("config", "translate")
 WEAK_CATS = ("explain", "curated")
 
-
-def reference(row: dict) -> str:
-    return next(m["content"] for m in reversed(row["messages"]) if m["role"] == "assistant")
-
-
-def prompt(row: dict) -> str:
-    return "\n\n".join(m["content"] for m in row["messages"] if m["role"] == "user")
 
 
 # --------------------------------------------------------------------------- statements
@@ -518,64 +513,6 @@ def _score_troubleshoot(row: dict, pred: str) -> tuple[dict, list[str]]:
             "accuracy": float(diag and nxt)}, errs
 
 
-# --------------------------------------------------------------------------- refusals
-
-ABSTAIN = re.compile("|".join([
-    r"\bi (?:do not|don't|don’t) know\b",
-    r"\b(?:does not|doesn't|doesn’t|do not|don't) exist\b",
-    r"\bno such (?:command|statement|knob|option|keyword|feature|thing)\b",
-    r"\bnot an? (?:valid|real|known|supported|existing) (?:\w+ )?(?:command|statement|option|"
-    r"keyword|knob|feature)\b",
-    r"\bthere is no `[^`]+` (?:command|statement|keyword|option|knob)\b",
-    r"\bhas no `[^`]+`(?: (?:command|statement|keyword|option|knob))?",
-    r"\bcan(?:not|'t|’t) (?:answer|write|give|tell|say|determine|provide|configure|know)\b",
-    r"\bunable to (?:answer|determine|tell)\b",
-    r"\binsufficient (?:data|information|info|details)\b",
-    r"\bnot enough (?:data|information|info|detail)",
-    r"\bi (?:won't|will not|won’t) guess\b",
-    r"\bi(?:'d| would)? need (?:the|to know|more|you to)\b",
-    r"\b(?:is|are) (?:missing|not given|not specified)\b",
-    r"\b(?:please )?(?:tell|let) me (?:both|the|which|what|know)\b",
-    r"\bi'?m not sure\b|\bi am not sure\b",
-]), re.I)
-
-
-def is_abstention(text: str) -> bool:
-    """Does the answer decline (made-up command, missing information) rather than answer?
-
-    Only the opening (first 300 characters) counts: an answer that gives the config and
-    then adds "if you don't know the AS, ask your provider" has still answered.
-    """
-    return ABSTAIN.search(text.strip()[:300]) is not None
-
-
-# --------------------------------------------------------------------------- weak overlap
-
-_STOP = set("""about above after again against also because been before being below between
-both could does doing down during each from further have having here itself just more most
-once only other over same should some such than that their them then there these they this
-those through under until very what when where which while will with would your into its
-it's is are the and for not but can one two every any all out own""".split())
-
-
-def _words(text: str) -> list[str]:
-    # "2-way/drother", "10.0.0.0/8" and "ge-0/0/1.0" stay one token each.
-    return re.findall(r"[a-z0-9]+(?:[-/.:][a-z0-9]+)*", text.lower())
-
-
-def overlap_weak(pred: str, ref: str) -> float:
-    """Recall of the reference's key terms (backticked commands, content words, numbers) in
-    the prediction. Weak: paraphrases score low and a wrong answer that reuses the words
-    scores high."""
-    spans = {" ".join(s.lower().split()) for s in re.findall(r"`([^`]+)`", ref)}
-    words = {w for w in _words(ref) if (len(w) >= 4 or w.isdigit()) and w not in _STOP}
-    if not spans and not words:
-        return 1.0
-    low, have = " ".join(pred.lower().split()), set(_words(pred))
-    hit = sum(1 for s in spans if s in low) + sum(1 for w in words if w in have)
-    return hit / (len(spans) + len(words))
-
-
 # --------------------------------------------------------------------------- scoring
 
 def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
@@ -599,31 +536,12 @@ def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
             "accuracy": float(syntax and values), "format": float(not fmt)}, errs
 
 
-GENERIC = "general"  # rows of a team's own data without a category
-
-
-def eval_rows(rows: list[dict]) -> list[dict]:
-    """Rows a generative eval can score: chat rows (raw-text rows have no question), each
-    with a category -- GENERIC where the data has none."""
-    return [{**r, "category": r.get("category") or GENERIC} for r in rows if "messages" in r]
-
-
-def _norm_answer(text: str) -> str:
-    return " ".join(_words(text))
-
-
 def score_item(row: dict, prediction: str) -> dict:
     """Scores for one prediction: {"id", "category", "scores": {...}, "errors": [...]}."""
     cat = row.get("category") or GENERIC
     pred = prediction or ""
     if cat == GENERIC:
-        # Any domain: exact (normalised) match, key-term overlap with the reference, and
-        # whether the model declined. A full domain pack brings its own scorer.
-        ref = reference(row)
-        abstained = is_abstention(pred)
-        scores = {"exact": float(bool(pred.strip()) and _norm_answer(pred) == _norm_answer(ref)),
-                  "overlap": overlap_weak(pred, ref), "abstained": float(abstained)}
-        errs = ["abstained"] if abstained and not is_abstention(ref) else []
+        scores, errs = chat_scores(row, pred)
     elif cat in CONFIG_CATS:
         scores, errs = _score_config(row, pred)
     elif cat == "troubleshoot":
@@ -635,117 +553,72 @@ def score_item(row: dict, prediction: str) -> dict:
         ok = bool(pred.strip()) and not is_abstention(pred)
         scores, errs = {"accuracy": float(ok)}, ([] if ok else ["refused an answerable question"])
     else:
-        ov = overlap_weak(pred, reference(row))
-        scores, errs = {"overlap_weak": ov}, []
-    if not pred.strip():
-        errs.insert(0, "empty prediction")
-    item = {"id": row["id"], "category": cat, "scores": scores, "errors": errs}
+        scores, errs = {"overlap_weak": overlap_weak(pred, reference(row))}, []
+    out = item(row, pred, scores, errs)
     if cat in CONFIG_CATS:
         # Why the syntax failed, coarsely (verdict.ERROR_CLASSES), for the report.
-        item["syntax_classes"] = sorted({error_class(e[len("syntax: "):]) for e in errs
-                                         if e.startswith("syntax: ")})
-    return item
+        out["syntax_classes"] = sorted({error_class(e[len("syntax: "):]) for e in errs
+                                        if e.startswith("syntax: ")})
+    return out
 
 
-def _mean(xs: Iterable[float]) -> float | None:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else None
-
-
-def score(rows: list[dict], predictions: list[str] | dict[str, str]) -> dict:
-    """Score predictions (a list aligned with rows, or a dict id -> text)."""
-    if isinstance(predictions, dict):
-        preds = [predictions.get(r["id"], "") for r in rows]
-    else:
-        preds = list(predictions)
-        if len(preds) != len(rows):
-            raise ValueError(f"{len(preds)} predictions for {len(rows)} rows")
-    # vtysh dominates the time and runs as a subprocess: threads overlap those waits.
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as ex:
-        items = list(ex.map(score_item, rows, preds))
-    categories, overall = aggregate(items)
+def syntax_errors_by_class(items: list[dict]) -> dict:
+    """Why configs failed: items whose syntax failed, per error class (one item can count in
+    several), per config category."""
     cats: dict[str, list] = {}
     for it in items:
-        cats.setdefault(it["category"], []).append(it)
-    # Why configs failed: items whose syntax failed, per error class (one item can count in
-    # several), per config category. Kept out of "categories" so those stay numeric.
-    by_class = {name: dict(sorted(Counter(c for it in its for c in it["syntax_classes"])
-                                  .items()))
-                for name, its in cats.items() if name in CONFIG_CATS}
-    return {"categories": categories, "overall": overall, "items": items,
-            "syntax_errors_by_class": by_class}
+        if it["category"] in CONFIG_CATS:
+            cats.setdefault(it["category"], []).append(it)
+    return {"syntax_errors_by_class": {
+        name: dict(sorted(Counter(c for it in its for c in it["syntax_classes"]).items()))
+        for name, its in cats.items()}}
 
 
 def aggregate(items: list[dict]) -> tuple[dict, dict]:
     """Per-category and overall rates of scored items (also what the bootstrap resamples)."""
-    cats: dict[str, dict] = {}
-    for it in items:
-        cats.setdefault(it["category"], []).append(it)
-    categories = {}
-    for name, its in cats.items():
-        metrics = {k for it in its for k in it["scores"]}
-        categories[name] = {"n": len(its), **{k: _mean(it["scores"][k] for it in its)
-                                              for k in sorted(metrics)}}
-
+    categories = category_means(items)
     if "refusal" in categories:
         categories["refusal"]["abstain_rate"] = categories["refusal"]["accuracy"]
     if "refusal_twin" in categories:
         categories["refusal_twin"]["answer_rate"] = categories["refusal_twin"]["accuracy"]
 
     def pooled(cat_names, key):
-        return _mean(it["scores"][key] for it in items if it["category"] in cat_names)
+        return mean(it["scores"][key] for it in items if it["category"] in cat_names)
 
     overall: dict = {"n": len(items)}
-    if any(c in cats for c in CONFIG_CATS):
+    if any(c in categories for c in CONFIG_CATS):
         for key, out in (("accuracy", "command_accuracy"), ("syntax", "command_syntax"),
                          ("values", "command_values"), ("format", "format_compliance")):
             overall[out] = pooled(CONFIG_CATS, key)
-    if "troubleshoot" in cats:
+    if "troubleshoot" in categories:
         overall["troubleshoot_accuracy"] = categories["troubleshoot"]["accuracy"]
     rates = [categories[c]["accuracy"] for c in ("refusal", "refusal_twin") if c in categories]
     if rates:
-        overall["refusal_accuracy"] = _mean(rates)
+        overall["refusal_accuracy"] = mean(rates)
     headline = [overall[k] for k in ("command_accuracy", "format_compliance",
                                      "troubleshoot_accuracy", "refusal_accuracy")
                 if overall.get(k) is not None]
-    if GENERIC in categories:
-        g = categories[GENERIC]
-        overall.update(exact_match=g["exact"], answer_overlap=g["overlap"],
-                       abstain_rate=g["abstained"])
-        if not headline:  # own data only: the overlap with the reference is the headline
-            headline = [g["overlap"]]
-    overall["score"] = _mean(headline)
-    if any(c in cats for c in WEAK_CATS):
+    overall.update(chat_overall(categories))
+    if not headline and GENERIC in categories:  # own rows only: their overlap is the headline
+        headline = [categories[GENERIC]["overlap"]]
+    overall["score"] = mean(headline)
+    if any(c in categories for c in WEAK_CATS):
         overall["overlap_weak"] = pooled(WEAK_CATS, "overlap_weak")
     return categories, overall
 
 
 _COLS = [("accuracy", "acc"), ("syntax", "syntax"), ("values", "values"), ("format", "format"),
          ("diagnosis", "diag"), ("next_step", "next"), ("overlap_weak", "overlap*"),
-         ("exact", "exact"), ("overlap", "overlap"), ("abstained", "abstain")]
+         *CHAT_COLUMNS]
 _ORDER = ["config", "translate", "troubleshoot", "refusal", "refusal_twin", "explain", "curated"]
+_OVERALL = ("command_accuracy", "command_syntax", "command_values", "format_compliance",
+            "troubleshoot_accuracy", "refusal_accuracy", "exact_match", "answer_overlap",
+            "abstain_rate", "score", "overlap_weak")
 
 
 def format_table(result: dict) -> str:
-    """Fixed-width per-category table, then the overall numbers."""
-    def cell(v):
-        return "-" if v is None else f"{100 * v:.1f}"
-
-    cats = result["categories"]
-    names = [c for c in _ORDER if c in cats] + sorted(set(cats) - set(_ORDER))
-    head = f"{'category':<14}{'n':>5}" + "".join(f"{h:>10}" for _, h in _COLS)
-    lines = [head, "-" * len(head)]
-    for name in names:
-        c = cats[name]
-        lines.append(f"{name:<14}{c['n']:>5}"
-                     + "".join(f"{cell(c.get(k)):>10}" for k, _ in _COLS))
-    lines.append("-" * len(head))
-    o = result["overall"]
-    for k in ("command_accuracy", "command_syntax", "command_values", "format_compliance",
-              "troubleshoot_accuracy", "refusal_accuracy", "exact_match", "answer_overlap",
-              "abstain_rate", "score", "overlap_weak"):
-        if o.get(k) is not None:
-            lines.append(f"{k:<24}{cell(o[k]):>8}")
+    """Fixed-width per-category table, then the overall numbers and syntax failure classes."""
+    lines = table(result, _COLS, _ORDER, _OVERALL)
     for name, counts in sorted(result.get("syntax_errors_by_class", {}).items()):
         if counts:
             lines.append(f"syntax failures in {name} by class: "
@@ -753,3 +626,14 @@ def format_table(result: dict) -> str:
     lines.append("acc: refusal = abstain rate, refusal_twin = answer rate. "
                  "* overlap is a weak reference-overlap metric.")
     return "\n".join(lines)
+
+
+def preflight(rows: list[dict]) -> None:
+    """FRR's vtysh checks the config categories only; rows without them need nothing."""
+    from netft.config import ConfigError
+    from netft.domains.netops.verifiers import have_vtysh
+
+    if any(r.get("category") in CONFIG_CATS for r in rows) and not have_vtysh():
+        raise ConfigError("eval.domain=true needs FRR's vtysh for the command verifiers "
+                          "(Debian package frr: `apt-get install frr`), or set "
+                          "eval.domain=false.")

@@ -1,6 +1,7 @@
 """Seeded generator of a small network-engineering chat SFT set (netops).
 
-    python3 -m netft.data.netops_gen --out netft/assets/data/netops/all.jsonl --seed 0 --n 900
+    python3 -m netft.domains.netops.generate --out /tmp/all.jsonl --seed 0 --n 900
+    netft data split /tmp/all.jsonl netft/assets/data/netops     (docs/dataset.md)
 
 Every row is {"id", "category", "messages": [system, user, assistant], "meta"}; `meta` holds
 the known answer (dialect, key values, fault/diagnosis, twin links) so evaluations can score
@@ -20,7 +21,8 @@ For config and translate rows the assistant's first line is prose and the config
 follows verbatim (a trailing "Note:" line may explain a dialect difference), so a checker
 can feed the middle block to `vtysh -C` or a JunOS/IOS parser.
 
-Standard library only: each category draws from its own `random.Random`, seeded from the
+The large content tables (made-up commands, explanations, curated Q&A) are data files in
+content/. Standard library only: each category draws from its own `random.Random`, seeded from the
 seed and the category name, so the output is byte-identical for a given (seed, n) and
 editing one category's templates does not reshuffle the others.
 """
@@ -32,8 +34,9 @@ import json
 import random
 from pathlib import Path
 
-from netft.data import netops_render as R
-from netft.data.netops_render import ifname, ip_of, net_of, mask_of, wildcard_of, junos_area
+from netft.domains.netops import render as R
+from netft.domains.netops.content import content
+from netft.domains.netops.render import ifname, ip_of, net_of, mask_of, wildcard_of, junos_area
 
 SYSTEM = ("You are a network engineer. Answer with exact configuration or commands. "
           "If you do not know or the question cannot be answered from what is given, say so.")
@@ -1052,188 +1055,7 @@ def make_troubleshoot(rng):
 # it; the twin asks for exactly that real thing, so a model that refuses the twin is
 # over-refusing rather than knowing. Placeholders are filled from refusal_params().
 
-FAKES = [
-    {"fam": "junos", "fake": "set protocols ospf turbo-convergence enable",
-     "goal": "speed up OSPF failure detection",
-     "alt": "enable BFD on the OSPF interface:\nset protocols ospf area {jarea} interface "
-            "{jif}.0 bfd-liveness-detection minimum-interval 300",
-     "twin_q": ["How do I enable BFD for OSPF on {jif}.0 (area {jarea}) in JunOS with a 300 ms "
-                "interval?",
-                "JunOS: turn on BFD for the OSPF neighbour on {jif}.0, area {jarea}, minimum "
-                "interval 300 ms."],
-     "twin_a": "set protocols ospf area {jarea} interface {jif}.0 bfd-liveness-detection "
-               "minimum-interval 300\nWith the default multiplier of 3 the neighbour is declared "
-               "down after about 900 ms without BFD packets."},
-    {"fam": "ios", "fake": "bgp auto-heal", "where": " under router bgp",
-     "goal": "make BGP react faster to link failures",
-     "alt": "use BFD for the neighbour:\ninterface {iif}\n bfd interval 300 min_rx 300 "
-            "multiplier 3\n!\nrouter bgp {asn}\n neighbor {nbr} fall-over bfd",
-     "twin_q": ["On IOS, enable BFD for BGP neighbour {nbr} (AS {asn}) over {iif} with 300 ms "
-                "intervals and multiplier 3.",
-                "IOS: tie BGP neighbour {nbr} in router bgp {asn} to BFD on {iif} (300 ms, x3)."],
-     "twin_a": "interface {iif}\n bfd interval 300 min_rx 300 multiplier 3\n!\nrouter bgp {asn}\n"
-               " neighbor {nbr} fall-over bfd"},
-    {"fam": "ios", "fake": "ip ospf instant-failover", "where": " on an interface",
-     "goal": "make OSPF detect a dead neighbour faster",
-     "alt": "run BFD for OSPF on the interface:\ninterface {iif}\n bfd interval 300 min_rx 300 "
-            "multiplier 3\n ip ospf bfd",
-     "twin_q": ["Enable BFD for OSPF on {iif} on IOS (300 ms, multiplier 3).",
-                "IOS: I want OSPF on {iif} to use BFD with 300 ms timers and multiplier 3."],
-     "twin_a": "interface {iif}\n bfd interval 300 min_rx 300 multiplier 3\n ip ospf bfd"},
-    {"fam": "frr", "fake": "bgp magic-multipath", "where": " under router bgp",
-     "goal": "load-balance over several BGP paths",
-     "alt": "raise maximum-paths:\nrouter bgp {asn}\n address-family ipv4 unicast\n  "
-            "maximum-paths 4\n exit-address-family\nexit\nPaths via different neighbour ASes "
-            "also need `bgp bestpath as-path multipath-relax`.",
-     "twin_q": ["In FRR, let BGP (AS {asn}) install up to 4 equal-cost eBGP paths.",
-                "FRR: configure ECMP for up to 4 eBGP paths in router bgp {asn}."],
-     "twin_a": "router bgp {asn}\n address-family ipv4 unicast\n  maximum-paths 4\n "
-               "exit-address-family\nexit"},
-    {"fam": "ios", "fake": "show ip bgp predicted-routes",
-     "goal": "see which routes will be sent to a neighbour",
-     "alt": "use `show ip bgp neighbors {nbr} advertised-routes`, which lists what is sent to "
-            "that neighbour after outbound policy.",
-     "twin_q": ["Which IOS command shows the routes {host} advertises to BGP neighbour {nbr}?",
-                "On IOS, how do I list what I'm sending to BGP peer {nbr}?"],
-     "twin_a": "show ip bgp neighbors {nbr} advertised-routes\nIt lists the prefixes sent to "
-               "{nbr} after outbound policy has been applied."},
-    {"fam": "junos", "fake": "show ospf neighbor health-score",
-     "goal": "check the state of OSPF neighbours in detail",
-     "alt": "use `show ospf neighbor detail` (or `extensive`): it shows area, DR/BDR, options "
-            "and adjacency uptime per neighbour.",
-     "twin_q": ["Which JunOS command shows OSPF neighbours with area, DR/BDR and uptime?",
-                "JunOS: how do I see detailed OSPF neighbour information on {host}?"],
-     "twin_a": "show ospf neighbor detail\nIt adds the area, DR/BDR addresses, options and "
-               "how long each adjacency has been up to the normal neighbour list."},
-    {"fam": "frr", "fake": "ip ospf auto-cost-optimize", "where": " on an interface",
-     "goal": "get sensible OSPF costs on fast links",
-     "alt": "raise the reference bandwidth (in Mbit/s, same value on every router):\nrouter "
-            "ospf\n auto-cost reference-bandwidth 100000\nexit\nor set `ip ospf cost` per "
-            "interface.",
-     "twin_q": ["On FRR, set the OSPF reference bandwidth to 100 Gbit/s.",
-                "FRR: make OSPF compute costs against a 100G reference bandwidth."],
-     "twin_a": "router ospf\n auto-cost reference-bandwidth 100000\nexit\nThe value is in "
-               "Mbit/s; configure the same on every OSPF router."},
-    {"fam": "ios", "fake": "spanning-tree zero-convergence",
-     "goal": "make spanning tree converge faster",
-     "alt": "switch to Rapid PVST+ and mark edge ports:\nspanning-tree mode rapid-pvst\n"
-            "interface {iif}\n spanning-tree portfast",
-     "twin_q": ["How do I switch a Cisco IOS switch to Rapid PVST+?",
-                "IOS switch: change the spanning-tree mode to rapid PVST+.",
-                "Cisco: enable Rapid PVST+ globally."],
-     "twin_a": "spanning-tree mode rapid-pvst"},
-    {"fam": "junos", "fake": "set protocols bgp group {group} self-healing",
-     "goal": "detect BGP peer failures quickly",
-     "alt": "enable BFD for the group:\nset protocols bgp group {group} bfd-liveness-detection "
-            "minimum-interval 300",
-     "twin_q": ["JunOS: enable BFD with a 300 ms interval for all peers in BGP group {group}.",
-                "How do I run BFD (300 ms) on BGP group {group} in JunOS?"],
-     "twin_a": "set protocols bgp group {group} bfd-liveness-detection minimum-interval 300"},
-    {"fam": "ios", "fake": "area {area} ultra-stub", "where": " under router ospf",
-     "goal": "keep external and inter-area routes out of area {area}",
-     "alt": "make it totally stubby on the ABR:\nrouter ospf {pid}\n area {area} stub no-summary\n"
-            "The other routers in area {area} need `area {area} stub`.",
-     "twin_q": ["Make area {area} totally stubby on the IOS ABR (OSPF process {pid}).",
-                "IOS ABR, process {pid}: area {area} should get only a default route."],
-     "twin_a": "router ospf {pid}\n area {area} stub no-summary\nInternal routers of area {area} "
-               "need `area {area} stub`."},
-    {"fam": "junos", "fake": "set routing-options static route {pfx} auto-nexthop",
-     "goal": "have the router pick the next hop by itself",
-     "alt": "give the route an explicit next hop (or `discard`):\nset routing-options static "
-            "route {pfx} next-hop {nh}",
-     "twin_q": ["JunOS: static route {pfx} via {nh}.",
-                "Add a JunOS static route for {pfx} with next hop {nh}."],
-     "twin_a": "set routing-options static route {pfx} next-hop {nh}"},
-    {"fam": "ios", "fake": "ip ospf priority-boost", "where": " on an interface",
-     "goal": "make this router win the DR election",
-     "alt": "set the highest priority:\ninterface {iif}\n ip ospf priority 255\nThe election is "
-            "not pre-emptive, so it takes effect when the current DR goes away or the "
-            "adjacencies are reset.",
-     "twin_q": ["On IOS, give {iif} the highest OSPF priority so it becomes DR.",
-                "IOS: {host} should be DR on {iif}. What do I configure?"],
-     "twin_a": "interface {iif}\n ip ospf priority 255\nThe DR election is not pre-emptive: an "
-               "existing DR keeps the role until it fails or the adjacencies are reset."},
-    {"fam": "frr", "fake": "bgp neighbor-autodiscovery enable", "where": " under router bgp",
-     "goal": "have BGP find its neighbours automatically",
-     "alt": "accept dynamic neighbours from a range:\nrouter bgp {asn}\n neighbor PEERS "
-            "peer-group\n neighbor PEERS remote-as external\n bgp listen range {lanpfx} "
-            "peer-group PEERS\nexit",
-     "twin_q": ["FRR (AS {asn}): configure BGP unnumbered on {fif} with an eBGP peer.",
-                "FRR: eBGP session over {fif} without an IP neighbour address, local AS {asn}."],
-     "twin_a": "router bgp {asn}\n neighbor {fif} interface remote-as external\nexit"},
-    {"fam": "ios", "fake": "clear ip bgp * gentle",
-     "goal": "refresh BGP routes without dropping the sessions",
-     "alt": "use a soft reset: `clear ip bgp * soft` (or `soft in` / `soft out`), which "
-            "re-applies policy without tearing the sessions down.",
-     "twin_q": ["IOS: re-apply the inbound policy for neighbour {nbr} without resetting the "
-                "session.",
-                "How do I soft-reset inbound BGP for {nbr} on IOS?"],
-     "twin_a": "clear ip bgp {nbr} soft in"},
-    {"fam": "junos", "fake": "request ospf optimize-lsdb",
-     "goal": "clean up the OSPF database",
-     "alt": "nothing is needed: OSPF ages out and refreshes LSAs itself. To inspect the "
-            "database use `show ospf database`.",
-     "twin_q": ["Which JunOS command displays the OSPF link-state database?",
-                "JunOS: how do I look at the OSPF LSDB on {host}?"],
-     "twin_a": "show ospf database"},
-    {"fam": "frr", "fake": "show ip ospf neighbor forecast",
-     "goal": "see OSPF neighbour details",
-     "alt": "use `show ip ospf neighbor detail`.",
-     "twin_q": ["In FRR, how do I see detailed information for all OSPF neighbours?",
-                "FRR: which command gives per-neighbour OSPF details on {host}?"],
-     "twin_a": "show ip ospf neighbor detail"},
-    {"fam": "ios", "fake": "ip route {pfx_ios} {nh} smart-failover",
-     "goal": "have a backup static route",
-     "alt": "configure a floating static route with a higher administrative distance:\n"
-            "ip route {pfx_ios} {nh} 200",
-     "twin_q": ["IOS: floating static route for {pfx} via {nh} with AD 200.",
-                "On IOS, add a backup route to {pfx} through {nh}, administrative distance 200."],
-     "twin_a": "ip route {pfx_ios} {nh} 200"},
-    {"fam": "frr", "fake": "ospf fast-hello-mode", "where": " under router ospf",
-     "goal": "detect OSPF neighbour loss faster",
-     "alt": "use sub-second hellos on the interface (dead interval 1 s):\ninterface {fif}\n "
-            "ip ospf dead-interval minimal hello-multiplier 4\nexit\nor BFD with `ip ospf bfd`.",
-     "twin_q": ["FRR: set OSPF hello 1 s and dead 4 s on {fif}.",
-                "On FRR, OSPF timers on {fif}: hello 1, dead 4."],
-     "twin_a": "interface {fif}\n ip ospf hello-interval 1\n ip ospf dead-interval 4\nexit"},
-    {"fam": "ios", "fake": "bgp bestpath ai-select", "where": " under router bgp",
-     "goal": "influence BGP best-path selection",
-     "alt": "use the standard attributes, e.g. raise local preference on routes from the "
-            "preferred neighbour:\nroute-map PREFER permit 10\n set local-preference 200\n!\n"
-            "router bgp {asn}\n neighbor {nbr} route-map PREFER in",
-     "twin_q": ["IOS (AS {asn}): prefer routes learned from {nbr} by setting local preference "
-                "200 on them.",
-                "On IOS, make everything from BGP neighbour {nbr} (router bgp {asn}) win with "
-                "local-pref 200."],
-     "twin_a": "route-map PREFER permit 10\n set local-preference 200\n!\nrouter bgp {asn}\n "
-               "neighbor {nbr} route-map PREFER in\nThen `clear ip bgp {nbr} soft in` to apply "
-               "it."},
-    {"fam": "junos", "fake": "set protocols ospf area {jarea} interface {jif}.0 cost {cost}",
-     "goal": "change the OSPF cost of the interface",
-     "deny": "JunOS has no `cost` statement under an OSPF interface, so `{fake}` is rejected.",
-     "alt": "use `metric`:\nset protocols ospf area {jarea} interface {jif}.0 metric {cost}",
-     "twin_q": ["JunOS: set the OSPF metric of {jif}.0 in area {jarea} to {cost}.",
-                "In JunOS, change the OSPF cost of {jif}.0 (area {jarea}) to {cost}."],
-     "twin_a": "set protocols ospf area {jarea} interface {jif}.0 metric {cost}"},
-    {"fam": "ios", "fake": "ospf quantum-spf", "where": " under router ospf",
-     "goal": "make SPF run sooner after a topology change",
-     "alt": "tune SPF throttling:\nrouter ospf {pid}\n timers throttle spf 50 200 5000\n"
-            "(initial delay 50 ms, hold 200 ms, maximum wait 5000 ms)",
-     "twin_q": ["IOS: set OSPF SPF throttling to 50 ms initial, 200 ms hold, 5000 ms max wait "
-                "(process {pid}).",
-                "On IOS OSPF process {pid}, how do I make SPF start after 50 ms (hold 200, max "
-                "5000)?"],
-     "twin_a": "router ospf {pid}\n timers throttle spf 50 200 5000"},
-    {"fam": "frr", "fake": "neighbor {nbr} auto-password", "where": " under router bgp",
-     "goal": "secure the BGP session",
-     "alt": "configure the same TCP MD5 password on both ends:\nrouter bgp {asn}\n neighbor "
-            "{nbr} password <secret>\nexit",
-     "twin_q": ["FRR (AS {asn}): protect the session to {nbr} with MD5 password {pw}.",
-                "FRR: add TCP MD5 authentication with key {pw} to BGP neighbour {nbr} "
-                "(router bgp {asn})."],
-     "twin_a": "router bgp {asn}\n neighbor {nbr} password {pw}\nexit\nThe peer must use the "
-               "same password."},
-]
+FAKES = content("fakes")
 
 ALT_PLACEHOLDER = {"asn": "<your-AS>", "iif": "<interface>", "jif": "<interface>",
                    "fif": "<interface>", "nbr": "<neighbor-address>", "pid": "<process-id>",
@@ -1408,187 +1230,7 @@ def make_refusal_pair(rng):
 
 # --------------------------------------------------------------------------- explain rows
 
-EXPLAIN = [
-    ("ios", "show ip ospf neighbor",
-     "It lists this router's OSPF neighbours: neighbour router ID, priority, adjacency state "
-     "with the neighbour's DR/BDR role (e.g. FULL/DR, 2WAY/DROTHER), the dead-timer countdown, "
-     "the neighbour's interface address and the local interface. FULL means the databases are "
-     "synchronised; 2WAY is normal between two DROTHERs on a broadcast segment."),
-    ("ios", "show ip bgp summary",
-     "It prints the BGP router ID and local AS, then one line per neighbour: BGP version, "
-     "remote AS, messages received/sent, table version, queues and up/down time. The last "
-     "column is the session state (Idle, Active, ...) while the session is down, and the number "
-     "of prefixes received once it is Established."),
-    ("ios", "show ip route {pfx_ios} longer-prefixes",
-     "It shows every route in the routing table that falls inside {pfx}, including more "
-     "specific subnets, not just the single best match. Useful to see how a block is split up "
-     "and which protocol supplies each part."),
-    ("ios", "clear ip bgp {nbr} soft in",
-     "It asks neighbour {nbr} to resend its routes (route refresh) or, if soft-reconfiguration "
-     "inbound is configured, replays the stored copy, so a changed inbound policy is applied "
-     "without tearing down the BGP session."),
-    ("ios", "neighbor {nbr} next-hop-self",
-     "Under router bgp, it makes this router put its own address as the next hop in updates "
-     "sent to {nbr}. It is typically used towards iBGP peers so they don't need a route to the "
-     "external next hop learned from an eBGP neighbour."),
-    ("ios", "ip ospf mtu-ignore",
-     "On an interface, it disables the MTU check on received OSPF database description "
-     "packets, so an adjacency can reach FULL even though the two ends have different MTUs. It "
-     "hides the symptom; fixing the MTU mismatch is the proper solution."),
-    ("ios", "passive-interface default",
-     "Under router ospf, it makes every interface passive: its network is still advertised, "
-     "but no hellos are sent or processed, so no adjacency forms there. You then enable "
-     "adjacencies selectively with `no passive-interface <interface>`."),
-    ("ios", "show ip interface brief",
-     "It prints one line per interface with its IP address, how the address was set, the "
-     "interface status (up, down, administratively down) and the line-protocol status. It is "
-     "the quickest way to spot shut or down interfaces and missing addresses."),
-    ("ios", "show ip protocols",
-     "It summarises every running routing protocol: router ID, networks being routed, passive "
-     "interfaces, routing information sources, administrative distance, filters and "
-     "redistribution. Good for checking what a protocol is actually configured to do."),
-    ("ios", "debug ip ospf adj",
-     "It logs OSPF adjacency events: state changes, DBD exchange and reasons packets are "
-     "rejected, such as MTU or authentication mismatches. It can be noisy, so use it briefly "
-     "and stop it with `undebug all`."),
-    ("ios", "neighbor {nbr} soft-reconfiguration inbound",
-     "Under router bgp, it keeps an unmodified copy of every route received from {nbr}, so "
-     "inbound policy changes can be re-applied locally and `show ip bgp neighbors {nbr} "
-     "received-routes` works. It costs memory proportional to the received table."),
-    ("ios", "maximum-paths {paths}",
-     "Under router bgp, it lets BGP install up to {paths} equal eBGP paths for the same prefix "
-     "in the routing table for load sharing (the paths must tie on the best-path attributes). "
-     "For iBGP paths the command is `maximum-paths ibgp {paths}`."),
-    ("ios", "default-information originate",
-     "Under router ospf, it advertises a default route into OSPF as an external (type 5) LSA, "
-     "but only while this router has a default route itself; adding `always` advertises it "
-     "unconditionally."),
-    ("ios", "redistribute connected subnets",
-     "Under router ospf, it injects the router's connected networks into OSPF as external "
-     "routes (type E2, metric 20 by default). The `subnets` keyword is needed on classic IOS "
-     "so that subnetted networks are included, not only classful ones."),
-    ("ios", "ip ospf network point-to-point",
-     "On an interface, it sets the OSPF network type to point-to-point: no DR/BDR election, "
-     "and the adjacency forms directly. Use it on Ethernet links with exactly two routers, "
-     "configured the same on both ends."),
-    ("ios", "auto-cost reference-bandwidth {refbw}",
-     "Under router ospf, it sets the reference bandwidth in Mbit/s used to derive interface "
-     "costs (cost = reference / interface bandwidth). The default of 100 gives every link of "
-     "100 Mbit/s or faster cost 1; set the same value on all routers."),
-    ("ios", "neighbor {nbr} ebgp-multihop 2",
-     "Under router bgp, it allows an eBGP session to {nbr} even though the peer is not "
-     "directly connected, by sending with a TTL of 2 instead of 1. Typical for loopback "
-     "peering, together with update-source and a route to the peer's loopback."),
-    ("ios", "neighbor {nbr} password {pw}",
-     "Under router bgp, it enables TCP MD5 authentication (RFC 2385) for the session to {nbr}. "
-     "Both ends must use the same password or the TCP session is never established."),
-    ("ios", "show ip ospf interface brief",
-     "It lists each OSPF-enabled interface with process ID, area, address and mask, cost, "
-     "OSPF state (DR, BDR, DROTHER, P2P, LOOP, DOWN) and the count of full/total neighbours."),
-    ("ios", "show ip bgp neighbors {nbr} advertised-routes",
-     "It lists the prefixes this router is sending to {nbr}, after outbound policy has been "
-     "applied. Useful to check that a route-map or prefix-list advertises what you expect."),
-    ("ios", "copy running-config startup-config",
-     "It saves the running configuration to NVRAM as the startup configuration, so the "
-     "changes survive a reload."),
-    ("ios", "ip ospf cost {cost}",
-     "On an interface, it fixes the OSPF cost of that interface at {cost} instead of deriving "
-     "it from the bandwidth. Lower cost paths are preferred, and the cost counts in the "
-     "outgoing direction only."),
-    ("ios", "timers throttle spf 50 200 5000",
-     "Under router ospf, it sets SPF throttling: the first SPF runs 50 ms after a change, the "
-     "next waits at least 200 ms, and the wait doubles under churn up to 5000 ms."),
-    ("ios", "area {area} stub no-summary",
-     "On an ABR under router ospf, it makes area {area} totally stubby: external and "
-     "inter-area routes are replaced by a single default route. Internal routers of the area "
-     "need `area {area} stub`."),
-    ("junos", "show ospf neighbor",
-     "It lists OSPF neighbours with their address, local interface, adjacency state, router "
-     "ID, priority and dead-timer countdown. Full means the adjacency is complete."),
-    ("junos", "show bgp summary",
-     "It shows the number of groups and peers, per-table route counts, and a line per peer "
-     "with AS, packets in/out, flaps, last up/down time and either the session state or the "
-     "active/received/accepted/damped route counts once Established."),
-    ("junos", "show route protocol ospf",
-     "It displays only the routes learned through OSPF in the routing tables, with their "
-     "next hops, preference and metric."),
-    ("junos", "show route advertising-protocol bgp {nbr}",
-     "It lists the routes this router advertises to BGP neighbour {nbr}, after export policy "
-     "has been applied."),
-    ("junos", "show route receive-protocol bgp {nbr}",
-     "It lists the routes received from BGP neighbour {nbr}, with attributes as received "
-     "before import policy changes them. Routes rejected by the import policy are hidden and "
-     "appear only when `hidden` is added."),
-    ("junos", "commit confirmed 5",
-     "It activates the candidate configuration but rolls it back automatically after 5 "
-     "minutes unless you confirm it with another `commit`. It protects against locking "
-     "yourself out with a remote change."),
-    ("junos", "rollback 1",
-     "In configuration mode, it loads the previously committed configuration into the "
-     "candidate configuration. Nothing changes on the device until you `commit`."),
-    ("junos", "show | compare",
-     "In configuration mode, it shows the differences between the candidate configuration and "
-     "the active one, so you can review changes before committing them."),
-    ("junos", "show interfaces terse",
-     "It prints every physical and logical interface with admin and link status, protocol "
-     "family and local address on one line each: a quick overview of what is up."),
-    ("junos", "monitor interface {jif}",
-     "It shows live, refreshing statistics for {jif}: traffic rates, errors and link state. "
-     "Press q to quit."),
-    ("junos", "set protocols ospf area 0.0.0.0 interface lo0.0 passive",
-     "It includes the loopback in OSPF area 0 so its address is advertised, but as passive: "
-     "no hellos are sent or accepted on it."),
-    ("junos", "show ospf interface",
-     "It lists OSPF interfaces with their state (DR, BDR, DRother, PtToPt), area, DR and BDR "
-     "IDs and the number of neighbours on each."),
-    ("junos", "clear bgp neighbor {nbr} soft-inbound",
-     "It re-applies the import policy to routes from {nbr} without resetting the session, "
-     "e.g. after changing a policy."),
-    ("junos", "show configuration protocols bgp | display set",
-     "It prints the committed BGP configuration as `set` commands instead of the hierarchical "
-     "brace format, which is handy for copying to another router."),
-    ("frr", "show ip ospf neighbor",
-     "In vtysh, it lists OSPF neighbours with router ID, priority, state/role, uptime, dead "
-     "time, address and local interface, plus the retransmit, request and database-summary "
-     "list lengths (RXmtL, RqstL, DBsmL); non-zero values that stay high point to exchange "
-     "problems."),
-    ("frr", "show bgp ipv4 unicast summary",
-     "It shows the BGP router ID and local AS, then one line per IPv4 unicast neighbour with "
-     "AS, messages, up/down time, state or prefixes received, and prefixes sent. (Policy) "
-     "instead of a count means an eBGP peer has no policy while `bgp ebgp-requires-policy` is "
-     "on."),
-    ("frr", "show ip ospf database",
-     "It displays the OSPF link-state database per area, grouped by LSA type: router, "
-     "network, summary and AS-external link states, with advertising router, age and "
-     "sequence number."),
-    ("frr", "bgp bestpath as-path multipath-relax",
-     "Under router bgp, it lets BGP load-share over paths whose AS paths have the same length "
-     "but come from different neighbouring ASes; by default multipath requires identical AS "
-     "paths. It only matters together with `maximum-paths`."),
-    ("frr", "no bgp ebgp-requires-policy",
-     "Under router bgp, it turns off FRR's RFC 8212 default, under which an eBGP neighbour "
-     "without an inbound and outbound policy sends and accepts no routes."),
-    ("frr", "write memory",
-     "In vtysh, it saves the running configuration of all FRR daemons to the configuration "
-     "file so it survives a restart."),
-    ("frr", "ip ospf bfd",
-     "On an interface, it registers the OSPF neighbours on that interface with BFD, so a "
-     "neighbour is dropped as soon as BFD detects the failure. The bfdd daemon must be "
-     "running."),
-    ("frr", "neighbor {nbr} route-map {rm} in",
-     "Under router bgp (in the address-family), it filters or modifies routes received from "
-     "{nbr} with route-map {rm}. Routes the route-map doesn't permit are dropped."),
-    ("frr", "ip prefix-list {pl} seq 5 permit 10.0.0.0/8 le 24",
-     "It adds an entry to prefix-list {pl} that matches any prefix inside 10.0.0.0/8 with a "
-     "length from /8 up to /24. Anything not matched by a permit entry is denied."),
-    ("frr", "redistribute connected",
-     "Under router ospf, it injects the connected networks into OSPF as external routes "
-     "(type 2, metric 20 by default)."),
-    ("frr", "neighbor {fif} interface remote-as external",
-     "Under router bgp, it sets up BGP unnumbered on {fif}: the session uses the IPv6 "
-     "link-local address discovered on the interface, and any AS different from ours is "
-     "accepted (eBGP)."),
-]
+EXPLAIN = content("explain")
 
 EXPLAIN_ASK = [
     "What does `{cmd}` do on {plat}?",
@@ -1612,88 +1254,7 @@ def make_explain(rng):
 
 # --------------------------------------------------------------------------- curated rows
 
-CURATED = [
-    ("List the OSPF neighbour states in order and say what each means.",
-     "Down: no hellos received. Attempt: (NBMA only) hellos are being sent to a configured "
-     "neighbour. Init: a hello was received but it doesn't list our router ID yet. 2-Way: "
-     "bidirectional communication; DR/BDR election happens here. ExStart: master/slave and the "
-     "initial sequence number are negotiated. Exchange: database description packets are "
-     "exchanged. Loading: missing LSAs are requested and received. Full: databases are "
-     "synchronised and the adjacency is complete."),
-    ("What are the BGP finite-state-machine states?",
-     "Idle: no connection attempt yet, or waiting after an error. Connect: waiting for the "
-     "TCP connection to complete. Active: the TCP attempt failed and BGP keeps trying to open "
-     "or accept one. OpenSent: OPEN sent, waiting for the peer's OPEN. OpenConfirm: OPEN "
-     "received and accepted, waiting for KEEPALIVE. Established: routes are exchanged with "
-     "UPDATE messages."),
-    ("What are the default administrative distances on Cisco IOS?",
-     "Connected 0, static 1, eBGP 20, EIGRP internal 90, OSPF 110, IS-IS 115, RIP 120, EIGRP "
-     "external 170, iBGP 200, and 255 for unknown/unusable sources. Lower wins when several "
-     "protocols offer the same prefix."),
-    ("What are JunOS's default route preferences?",
-     "Direct and local 0, static 5, OSPF internal 10, IS-IS level 1 internal 15, level 2 "
-     "internal 18, RIP 100, aggregate 130, OSPF external 150, IS-IS level 1 external 160, level "
-     "2 external 165, BGP 170. As with Cisco administrative distance, the lower value wins."),
-    ("My OSPF neighbour shows 2WAY/DROTHER on an Ethernet segment. Is that a problem?",
-     "No. On a broadcast segment DROTHER routers only become FULL with the DR and the BDR; "
-     "between two DROTHERs 2WAY is the normal, final state."),
-    ("What does the Active state mean in BGP?",
-     "The router is trying to establish the TCP session to the neighbour and it keeps "
-     "failing. It is not a healthy state despite the name. Common causes: no route to the "
-     "peer, wrong neighbour address or update-source, TCP 179 blocked, or the peer not "
-     "configured for the session."),
-    ("Name the common OSPF LSA types.",
-     "Type 1 router LSA (every router, within its area), type 2 network LSA (the DR of a "
-     "transit segment), type 3 summary LSA (ABR, inter-area prefixes), type 4 ASBR-summary "
-     "(ABR, how to reach an ASBR), type 5 AS-external (ASBR, redistributed routes), type 7 "
-     "NSSA external (ASBR inside an NSSA, translated to type 5 by the ABR)."),
-    ("What is the BGP best-path selection order on Cisco IOS?",
-     "1 highest weight, 2 highest local preference, 3 locally originated, 4 shortest AS path, "
-     "5 lowest origin (IGP < EGP < incomplete), 6 lowest MED, 7 eBGP over iBGP, 8 lowest IGP "
-     "metric to the next hop, 9 oldest eBGP path, 10 lowest router ID, 11 lowest neighbour "
-     "address. (Paths with an unreachable next hop are not considered.)"),
-    ("How is the OSPF DR elected?",
-     "On broadcast and NBMA segments the router with the highest interface priority becomes "
-     "DR, the next highest BDR; ties are broken by the highest router ID. Priority 0 means "
-     "never DR/BDR. The election is not pre-emptive: a better router joining later does not "
-     "take over until the DR fails or adjacencies are reset."),
-    ("How does Cisco IOS choose the OSPF router ID?",
-     "First the `router-id` configured under router ospf; otherwise the highest IP address of "
-     "an up loopback interface; otherwise the highest IP address of an up physical interface. "
-     "A changed router ID only takes effect after `clear ip ospf process` or a reload."),
-    ("Explain OSPF stub, totally stubby and NSSA areas.",
-     "Stub: no external (type 5) LSAs; the ABR injects a default route. Totally stubby: also "
-     "no inter-area (type 3) routes except a default; configured with `no-summary` on the ABR "
-     "(Cisco). NSSA: like stub but allows an ASBR inside the area to redistribute routes as "
-     "type 7 LSAs, which the ABR translates to type 5. Area 0 can never be any of these."),
-    ("What is the wildcard mask for a /30, and why does IOS use wildcards in OSPF network "
-     "statements?",
-     "0.0.0.3. A wildcard is the inverse of the netmask (255.255.255.255 minus the mask): 0 "
-     "bits must match, 1 bits are ignored. IOS uses it to match interface addresses, so "
-     "`network 10.0.12.0 0.0.0.3 area 0` enables OSPF on any interface with an address in "
-     "10.0.12.0/30."),
-    ("Why doesn't an iBGP router pass routes learned from one iBGP peer to another?",
-     "iBGP split horizon: routes learned from an iBGP peer are not advertised to other iBGP "
-     "peers, because iBGP doesn't change the AS path and so has no loop detection inside the "
-     "AS. Fixes are a full iBGP mesh, route reflectors or confederations."),
-    ("On JunOS, what is the difference between a discard and a reject static route?",
-     "Both drop traffic to the prefix. `discard` drops it silently; `reject` drops it and "
-     "sends an ICMP unreachable back to the source. Cisco's route to Null0 behaves like "
-     "discard by default."),
-    ("FRR shows (Policy) in the BGP summary for my eBGP neighbour. What does it mean?",
-     "FRR follows RFC 8212 by default (`bgp ebgp-requires-policy`): an eBGP neighbour without "
-     "an inbound and an outbound route-map neither accepts nor advertises routes, and the "
-     "summary shows (Policy). Apply route-maps in both directions, or configure `no bgp "
-     "ebgp-requires-policy` under router bgp."),
-    ("What are the default OSPF hello and dead intervals?",
-     "On broadcast and point-to-point networks 10 s hello and 40 s dead; on NBMA and "
-     "point-to-multipoint 30 s and 120 s. Both must match between neighbours, or the "
-     "adjacency does not form."),
-    ("How many usable addresses do a /30 and a /31 have?",
-     "A /30 has 4 addresses, of which 2 are usable hosts (network and broadcast are "
-     "reserved). A /31 has 2 addresses and, on point-to-point links (RFC 3021), both are "
-     "usable since no network or broadcast address is needed."),
-]
+CURATED = content("curated")
 
 
 # --------------------------------------------------------------------------- assembly

@@ -11,8 +11,8 @@ import subprocess
 import tempfile
 import threading
 
-from netft.eval.cli_grammar import is_ipv4 as _is_ipv4
-from netft.eval.verdict import Verdict
+from netft.domains.netops.cli_grammar import is_ipv4 as _is_ipv4
+from netft.domains.netops.verdict import Verdict
 
 VTYSH_TIMEOUT_S = 10
 # The FRR version the verifier is pinned to: Debian 12's frr, and the topotests tag of the

@@ -17,12 +17,12 @@ domain scorer checks the values. Agreement with real devices is measured on real
 """
 from __future__ import annotations
 
-from netft.eval.extract import extract_config
-from netft.eval.frr import _vtysh_errors, check_frr, have_vtysh, vtysh_path
-from netft.eval.ios import IOS_IFNAME, check_ios, ios_long_ifname, ios_to_frr
-from netft.eval.junos import (JUNOS_GRAMMAR, brace_to_set, check_junos,
+from netft.domains.netops.extract import extract_config
+from netft.domains.netops.frr import _vtysh_errors, check_frr, have_vtysh, vtysh_path
+from netft.domains.netops.ios import IOS_IFNAME, check_ios, ios_long_ifname, ios_to_frr
+from netft.domains.netops.junos import (JUNOS_GRAMMAR, brace_to_set, check_junos,
                               junos_format, junos_statement_error, junos_statements)
-from netft.eval.verdict import ERROR_CLASSES, Verdict, error_class
+from netft.domains.netops.verdict import ERROR_CLASSES, Verdict, error_class
 
 __all__ = ["DIALECTS", "ERROR_CLASSES", "IOS_IFNAME", "JUNOS_GRAMMAR", "Verdict", "brace_to_set",
            "check_frr", "check_ios", "check_junos", "error_class", "extract_config",
