@@ -278,20 +278,47 @@ def load_for_training(model_path, cfg, info):
         raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
                           "an instruction-tuned model or add chat_template.jinja to the folder")
     if use_meta_load(cfg, info):  # fsdp2: only rank 0 reads; the others get their shards
-        return tokenizer, load_meta(model_path, cfg, info)
+        return tokenizer, load_meta(model_path, cfg, info,
+                                    lambda: checked_load(model_path, cfg, info.device))
+    return tokenizer, checked_load(model_path, cfg, info.device)
+
+
+def checked_load(model_path, cfg, device):
+    """The model with the method applied; a folder that cannot be loaded (missing or corrupt
+    weights) fails in one line naming the key and, where one is, the broken file."""
+    from safetensors import SafetensorError
+
+    name = cfg.model.name_or_path
     try:
-        model = load_model(model_path, cfg.model, cfg.method, info.device)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"model.name_or_path={name}: cannot load the model "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
+        model = load_model(model_path, cfg.model, cfg.method, device)
+    except (OSError, ValueError, SafetensorError) as e:
+        bad = unreadable_weights(model_path)
+        raise ConfigError(f"model.name_or_path={name}: cannot load the model"
+                          + (f" ({', '.join(bad)} unreadable: re-download or re-export it)"
+                             if bad else "")
+                          + f" ({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
     try:
-        model = apply_method(model, cfg.method)
+        return apply_method(model, cfg.method)
     except ValueError as e:
         if "arget modules" not in str(e):
             raise
         raise ConfigError(f"method.target_modules={cfg.method.target_modules}: "
                           f"{str(e).splitlines()[0][:300]} (or use all-linear)") from e
-    return tokenizer, model
+
+
+def unreadable_weights(model_path) -> list[str]:
+    """The safetensors files of a model folder whose header does not parse (truncated or
+    corrupt downloads); safetensors' own message does not say which file."""
+    from safetensors import SafetensorError, safe_open
+
+    bad = []
+    for f in sorted(Path(model_path).glob("*.safetensors")) if Path(model_path).is_dir() else []:
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except (OSError, SafetensorError):
+            bad.append(str(f))
+    return bad
 
 
 _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released at any exit

@@ -105,3 +105,46 @@ def test_qlora_trains_on_cpu_and_reloads_on_a_4bit_base(tmp_path, tiny_path):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["kinds"] == ["Linear4bit"], res  # the base really is 4-bit
     assert res["effect"] > 1e-4, res  # the trained adapter changes the 4-bit model's logits
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "missing"])
+def test_meta_load_failure_on_rank0_stops_every_rank(tmp_path, tiny_path, fault):
+    """Rank 0 cannot read the weights (truncated or absent model.safetensors): both ranks stop
+    with a one-line error within seconds, none waits in a broadcast for the process-group
+    timeout. Launched as srun does (one process per rank, no torchrun agent that would kill
+    the survivor for us), so each rank's exit is its own."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from conftest import free_port, netft_train_cmd
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_path, model)
+    weights = model / "model.safetensors"
+    if fault == "corrupt":
+        weights.write_bytes(weights.read_bytes()[:4096])
+    else:
+        weights.unlink()
+    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port()), "LOCAL_WORLD_SIZE": "2"}
+    cmd = netft_train_cmd(*COMMON, "method=full", "parallel=fsdp2",
+                          f"model.name_or_path={model}", f"run_dir={tmp_path / 'run'}")
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(cmd, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in (0, 1)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    waited = time.monotonic() - t0
+    errors = [[ln for ln in err.splitlines() if ln.startswith("netft-train: error: ")]
+              for _, err in outs]
+    assert [p.returncode for p in procs] == [2, 2], [e[-2000:] for _, e in outs]
+    assert "Traceback" not in outs[0][1] + outs[1][1]
+    assert len(errors[0]) == len(errors[1]) == 1, errors
+    assert "cannot load the model" in errors[0][0]
+    named = str(weights) if fault == "corrupt" else "model.safetensors"
+    assert named in errors[0][0], errors[0]
+    assert "another rank could not load the model" in errors[1][0], errors[1]
+    # Two process starts + imports on a shared 2-core machine; the timeout is 30 minutes.
+    assert waited < 120, waited
