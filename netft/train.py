@@ -99,7 +99,7 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
                      micro=cfg.eval.val_micro_batch_size, accum=1):
         for rows in rank_share(step, info.rank, info.world):
             s, n, st = loss_fn(engine.module, to_device(collate_fn(rows), info.device))
-            loss_sum, n_sum = loss_sum + s.item(), n_sum + n
+            loss_sum, n_sum = loss_sum + s.item(), n_sum + int(n)
             for k, v in st.items():
                 stats[k] = stats.get(k, 0.0) + float(v)
     engine.module.train()
