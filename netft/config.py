@@ -133,6 +133,10 @@ class TrainConfig:
     # Checkpoints: every N optimizer steps (0: off) and at each epoch end; keep the last K.
     save_every_steps: int = 0
     save_every_epoch: bool = True
+    # Read the step metrics back to the host (log them, check loss and gradient norm for
+    # NaN/inf) every N optimizer steps, and at every checkpoint, epoch end and the last step.
+    # Between those the GPU queue never waits for the host. 1: every step.
+    log_every: int = 1
     keep_checkpoints: int = 2
     # auto: continue from the newest complete checkpoint in run_dir; never; or a path.
     resume: str = "auto"
@@ -292,6 +296,8 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
     if cfg.train.save_every_steps < 0:
         raise ConfigError(f"train.save_every_steps={cfg.train.save_every_steps} must be >= 0 "
                           "(0: only at epoch ends).")
+    if cfg.train.log_every < 1:
+        raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1 (1: every step).")
     if cfg.train.weight_decay < 0:
         raise ConfigError(f"train.weight_decay={cfg.train.weight_decay} must be >= 0.")
     betas = list(cfg.train.betas)

@@ -24,6 +24,10 @@ class DistInfo:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     backend: str = "none"
+    # The process group for values the host already holds (counts, flags): gloo, so reducing
+    # them never waits for the GPU queue (nccl would copy them to the device and sync back).
+    # None: the default group (already gloo on CPU).
+    host_group: object = None
 
     @property
     def is_main(self) -> bool:
@@ -80,7 +84,8 @@ def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
         dist.init_process_group(backend=backend, rank=rank, world_size=world,
                                 timeout=datetime.timedelta(minutes=timeout_minutes),
                                 device_id=device if backend == "nccl" else None)
-    return DistInfo(rank, world, local_rank, device, backend)
+    host_group = dist.new_group(backend="gloo") if backend == "nccl" else None
+    return DistInfo(rank, world, local_rank, device, backend, host_group)
 
 
 def announce(info: DistInfo) -> str:
@@ -95,11 +100,11 @@ def barrier(info: DistInfo) -> None:
 
 
 def all_reduce_sum(value: float | int, info: DistInfo, op=None) -> float:
+    """A host value summed over ranks, on the host (gloo) group: no device sync."""
     if not info.distributed:
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64,
-                     device=info.device if info.backend == "nccl" else "cpu")
-    dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(t, op=op or dist.ReduceOp.SUM, group=info.host_group)
     return t.item()
 
 
@@ -107,22 +112,25 @@ def all_reduce_max(value: float, info: DistInfo) -> float:
     return all_reduce_sum(value, info, op=dist.ReduceOp.MAX)
 
 
-def all_reduce_packed(sums: list[float], maxes: list[float], info: DistInfo):
-    """Sums and maxima of several values in one blocking collective instead of one each.
-    A maximum travels as a slot per rank (zeros elsewhere) in the same SUM, so float64
-    results equal those of separate all-reduces."""
+def all_reduce_packed(sums, mine, info: DistInfo) -> tuple[list[float], list[list[float]]]:
+    """One blocking collective for several values: `sums` (summed over ranks) and `mine`
+    (returned per rank: rows[r] is rank r's `mine`, e.g. for a maximum or a first-bad-step).
+    Either may be a device tensor; the result is read to the host once. A rank's values
+    travel in its own slots (zeros elsewhere) of the same float64 SUM, so they arrive exact,
+    and a NaN in one slot stays in that slot."""
+    sums = torch.as_tensor(sums, dtype=torch.float64).reshape(-1)
+    mine = torch.as_tensor(mine, dtype=torch.float64, device=sums.device).reshape(-1)
     if not info.distributed:
-        return list(sums), list(maxes)
-    slots = [0.0] * (len(maxes) * info.world)
-    for j, v in enumerate(maxes):
-        slots[j * info.world + info.rank] = float(v)
-    t = torch.tensor([float(v) for v in sums] + slots, dtype=torch.float64,
-                     device=info.device if info.backend == "nccl" else "cpu")
+        out = torch.cat([sums, mine]).tolist()
+        return out[:sums.numel()], [out[sums.numel():]]
+    k = mine.numel()
+    slots = torch.zeros(k * info.world, dtype=torch.float64, device=sums.device)
+    slots[info.rank * k:(info.rank + 1) * k] = mine
+    t = torch.cat([sums, slots]).to(info.device if info.backend == "nccl" else "cpu")
     dist.all_reduce(t)
     out = t.tolist()
-    n = len(sums)
-    return out[:n], [max(out[n + j * info.world: n + (j + 1) * info.world])
-                     for j in range(len(maxes))]
+    n = sums.numel()
+    return out[:n], [out[n + r * k:n + (r + 1) * k] for r in range(info.world)]
 
 
 def teardown(info: DistInfo) -> None:

@@ -20,9 +20,14 @@ reader can see which knob moves what. Per device (rank), in bytes:
                  flash/sdpa kernels keep O(T) per head for attention, not T^2)
                with checkpointing: L x T x h x b (layer inputs) + one layer's activations
   logits       T x V x (b + 12): the logits, the fp32 shifted copy, log-softmax and its grad
-  peak         weights + optimizer + max(grads, activations + logits) + runtime: activations
-               are freed layer by layer as backward allocates gradients, and gradients are
-               freed before the next forward
+  buffers      host (CPU) only, measured: fsdp2 the root unit's unsharded gradients (full
+               fine-tune) + one more gradient shard (unsharded reduce-scatter inputs left
+               as glibc heap fragments); zero3 the full-size gradients before reduction
+  peak         GPU: weights + optimizer + max(grads, activations + logits) + runtime:
+               activations are freed layer by layer as backward allocates gradients, and
+               gradients are freed before the next forward
+               host: weights + optimizer + grads + activations + logits + buffers + runtime
+               (glibc does not reuse freed activation memory for gradient tensors)
   runtime      CUDA context + NCCL/allocator slack (GPU: 2 GiB + 5%), or the measured
                resident size of a netft process before any weights (CPU, 0.48 GiB)
   load         rank 0 under the meta load (fsdp2 on 2+ ranks) and every rank without it
@@ -166,11 +171,27 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     else:
         out["activations"] = s.layers * per_layer
     out["logits"] = T * s.vocab * (b + 12)
-    # Gradients and activations do not peak together: activations are freed layer by layer
-    # as backward allocates the gradients, and gradients are freed (set_to_none) before the
-    # next forward. Weights and optimizer states stay.
-    live = out["weights"] + out["optimizer"] + max(out["grads"],
-                                                   out["activations"] + out["logits"])
+    on_host = device != "cuda"
+    # Full-size gradient buffers beside the sharded ones, measured on the host (CPU); not
+    # added for GPUs, where they have not been measured (likely the same for FSDP2's root).
+    out["buffers"] = 0.0
+    if on_host and sharded and par == "fsdp2":
+        # FSDP2 keeps the root unit's gradients (embedding/head) unsharded until the end of
+        # backward, and every unit's unsharded gradients (reduce-scatter inputs) are freed
+        # into glibc's heap, which keeps them as fragments: ~ one more gradient shard.
+        root_trainable = s.root_params() if method == "full" else 0
+        out["buffers"] = root_trainable * b + train * b / world
+    elif on_host and sharded:
+        # DeepSpeed: each gradient exists at full size until it is reduced into its partition.
+        out["buffers"] = train * b
+    # Weights and optimizer states stay. On a GPU, gradients and activations do not peak
+    # together: activations are freed layer by layer as backward allocates the gradients,
+    # and the caching allocator hands the freed blocks to them. On the host (glibc malloc)
+    # freed activation memory is not reused for gradient tensors (measured: peaks match the
+    # sum, bench/bench_plan.py), so the two add up.
+    transient = (out["grads"] + out["activations"] + out["logits"] if on_host else
+                 max(out["grads"], out["activations"] + out["logits"]))
+    live = out["weights"] + out["optimizer"] + transient + out["buffers"]
     runtime = (GPU_RUNTIME + 0.05 * live if device == "cuda" else
                CPU_RUNTIME + (CPU_RUNTIME_ZERO3 if par == "zero3" else 0))
     out["runtime"] = runtime
@@ -211,7 +232,7 @@ def advice(cfg, device_gb: float, world: int, shape: Shape | None = None) -> str
     return f"does not fit ({est['total'] / GiB:.1f} GiB per device) even on {4 * world} devices"
 
 
-TERMS = ("weights", "grads", "optimizer", "activations", "logits", "runtime")
+TERMS = ("weights", "grads", "optimizer", "activations", "logits", "buffers", "runtime")
 
 
 def format_estimate(est: dict) -> str:

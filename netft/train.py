@@ -19,7 +19,6 @@ import random
 import signal
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 
@@ -48,9 +47,9 @@ from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_engine,
                                    parameter_share)
-from netft.perf import (count_flops_params, flops_per_token, peak_flops, peak_memory_gb,
-                        peak_rss_gb, rss_now_gb)
+from netft.perf import count_flops_params, flops_per_token, peak_flops, peak_rss_gb, rss_now_gb
 from netft.plan import check_at_start
+from netft.step_metrics import StepMetrics
 from netft.tracking import start as start_tracking
 
 
@@ -63,14 +62,16 @@ def plan(lengths, cfg, info, epoch: int, packing: bool, shuffle: bool = True,
 
 
 def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
-    """Accumulate the gradients of one optimizer step; returns its mean loss and statistics.
+    """Accumulate the gradients of one optimizer step; returns (this rank's sums of the loss
+    and of every statistic as one float64 device tensor, their names, the step's normaliser).
 
     One normaliser for the whole step: the units (target tokens for SFT, pairs for DPO) of
     every micro-batch on every rank (x world, because DDP/FSDP/ZeRO average gradients over
     ranks). So the gradient equals that of one big batch, whatever the micro-batch split or
-    sequence lengths -- not a mean of per-micro-batch means.
+    sequence lengths -- not a mean of per-micro-batch means. Nothing here is read back from
+    the device: the loop syncs the sums every train.log_every steps (netft/step_metrics.py).
     """
-    n_units = distributed.all_reduce_sum(sum(units(b) for b in batches), info)
+    n_units = distributed.all_reduce_sum(sum(units(b) for b in batches), info)  # host counts
     scale = info.world / n_units
     loss_sum, stats = 0.0, {}
     for j, batch in enumerate(batches):
@@ -79,12 +80,13 @@ def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
         with sync:
             s, _, st = loss_fn(engine.module, to_device(batch, info.device))
             engine.backward(s * scale)
-        loss_sum += s.item()
+        loss_sum = loss_sum + s.detach().double()  # float64, as the host summed before
         for k, v in st.items():
-            stats[k] = stats.get(k, 0.0) + v
-    keys = sorted(stats)  # loss and every statistic in one collective
-    sums, _ = distributed.all_reduce_packed([loss_sum] + [stats[k] for k in keys], [], info)
-    return sums[0] / n_units, {k: v / n_units for k, v in zip(keys, sums[1:])}
+            stats[k] = stats.get(k, 0.0) + torch.as_tensor(v, dtype=torch.float64)
+    keys = sorted(stats)
+    sums = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=loss_sum.device)
+                        for v in [loss_sum] + [stats[k] for k in keys]])
+    return sums, keys, n_units
 
 
 @torch.no_grad()
@@ -97,9 +99,9 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
                      micro=cfg.eval.val_micro_batch_size, accum=1):
         for rows in rank_share(step, info.rank, info.world):
             s, n, st = loss_fn(engine.module, to_device(collate_fn(rows), info.device))
-            loss_sum, n_sum = loss_sum + s.item(), n_sum + n
+            loss_sum, n_sum = loss_sum + s.item(), n_sum + int(n)
             for k, v in st.items():
-                stats[k] = stats.get(k, 0.0) + v
+                stats[k] = stats.get(k, 0.0) + float(v)
     engine.module.train()
     n = max(distributed.all_reduce_sum(n_sum, info), 1)
     return (distributed.all_reduce_sum(loss_sum, info) / n,
@@ -156,6 +158,23 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
 
 # Domain items evaluated by a run with train.max_steps > 0 and eval.domain_max_items=0.
 SMOKE_EVAL_ITEMS = 32
+
+
+def diverged(bad: dict, epoch: int, cfg, run_dir: Path) -> FloatingPointError:
+    """The error for the first step whose loss or gradient norm was NaN/inf."""
+    loss, norm = bad["loss"], bad["grad_norm"]
+    what = (f"loss is {loss}" if not math.isfinite(loss) else
+            f"the gradient norm is {norm} (loss {loss:.4f})")
+    # Every saved checkpoint passed a finite-parameter check, so this one is good.
+    good = checkpoint.latest(run_dir)
+    return FloatingPointError(
+        f"{what} at step {bad['step']} (epoch {epoch + 1}); lower train.lr (now "
+        f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
+        + (f"The newest checkpoint (all values finite, but possibly already "
+           f"diverging) is {good}. Rerun with a lower train.lr and "
+           "train.resume=never to start over, or train.resume=<an earlier "
+           "checkpoint> train.resume_force=true." if good else
+           "No checkpoint was saved yet; rerun with a lower train.lr."))
 
 
 def domain_eval_rows(cfg) -> list[dict]:
@@ -266,20 +285,47 @@ def load_for_training(model_path, cfg, info):
         raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
                           "an instruction-tuned model or add chat_template.jinja to the folder")
     if use_meta_load(cfg, info):  # fsdp2: only rank 0 reads; the others get their shards
-        return tokenizer, load_meta(model_path, cfg, info)
+        return tokenizer, load_meta(model_path, cfg, info,
+                                    lambda: checked_load(model_path, cfg, info.device))
+    return tokenizer, checked_load(model_path, cfg, info.device)
+
+
+def checked_load(model_path, cfg, device):
+    """The model with the method applied; a folder that cannot be loaded (missing or corrupt
+    weights) fails in one line naming the key and, where one is, the broken file."""
+    from safetensors import SafetensorError
+
+    name = cfg.model.name_or_path
     try:
-        model = load_model(model_path, cfg.model, cfg.method, info.device)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"model.name_or_path={name}: cannot load the model "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
+        model = load_model(model_path, cfg.model, cfg.method, device)
+    except (OSError, ValueError, SafetensorError) as e:
+        bad = unreadable_weights(model_path)
+        raise ConfigError(f"model.name_or_path={name}: cannot load the model"
+                          + (f" ({', '.join(bad)} unreadable: re-download or re-export it)"
+                             if bad else "")
+                          + f" ({type(e).__name__}: {str(e).splitlines()[0][:300]})") from e
     try:
-        model = apply_method(model, cfg.method)
+        return apply_method(model, cfg.method)
     except ValueError as e:
         if "arget modules" not in str(e):
             raise
         raise ConfigError(f"method.target_modules={cfg.method.target_modules}: "
                           f"{str(e).splitlines()[0][:300]} (or use all-linear)") from e
-    return tokenizer, model
+
+
+def unreadable_weights(model_path) -> list[str]:
+    """The safetensors files of a model folder whose header does not parse (truncated or
+    corrupt downloads); safetensors' own message does not say which file."""
+    from safetensors import SafetensorError, safe_open
+
+    bad = []
+    for f in sorted(Path(model_path).glob("*.safetensors")) if Path(model_path).is_dir() else []:
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except (OSError, SafetensorError):
+            bad.append(str(f))
+    return bad
 
 
 _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released at any exit
@@ -408,6 +454,7 @@ def run(cfg: DictConfig) -> dict:
             exit_preempted("stopped during the base model's evaluation (nothing trained yet)")
         log_eval(history[-1])
 
+    metrics = StepMetrics(info, cfg.train.log_every, flops_token, peak, tokens_seen)
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
                disable=not info.is_main, mininterval=1)
     engine.module.train()
@@ -419,47 +466,33 @@ def run(cfg: DictConfig) -> dict:
             if step >= total_steps:
                 stopped_at = i
                 break
-            t0 = time.perf_counter()
             mine = rank_share(micro_batches, info.rank, info.world)
             batches = [task.collate_train(rows) for rows in mine]
-            loss, stats = forward_backward(engine, batches, info, task.loss_fn)
-            what = f"loss is {loss}" if not math.isfinite(loss) else None
+            sums, keys, n_units = forward_backward(engine, batches, info, task.loss_fn)
             lr_used = engine.scheduler.get_last_lr()[0]  # this step's rate, not the next one's
-            if what is None:
-                try:
-                    grad_norm = engine.step()  # raises before the update on a NaN/inf norm
-                except NonFiniteGradError as e:
-                    what = f"the gradient norm is {e.norm} (loss {loss:.4f})"
-            if what:  # the weights stay finite: no update was applied
-                # Every saved checkpoint passed a finite-parameter check, so this one is good.
-                good = checkpoint.latest(run_dir)
-                raise FloatingPointError(
-                    f"{what} at step {step + 1} (epoch {epoch + 1}); lower train.lr (now "
-                    f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
-                    + (f"The newest checkpoint (all values finite, but possibly already "
-                       f"diverging) is {good}. Rerun with a lower train.lr and "
-                       "train.resume=never to start over, or train.resume=<an earlier "
-                       "checkpoint> train.resume_force=true." if good else
-                       "No checkpoint was saved yet; rerun with a lower train.lr."))
+            try:
+                grad_norm, bad_now = engine.step(), False
+            except NonFiniteGradError as e:  # raised before the update (host-checked norm)
+                grad_norm, bad_now = e.norm, True
             step += 1
-            (step_tokens,), (peak_mem,) = distributed.all_reduce_packed(
-                [sum(b["n_tokens"] for b in batches)], [peak_memory_gb(info.device)], info)
-            tokens_seen += step_tokens
-            dt = time.perf_counter() - t0
-            per_device = step_tokens / dt / info.world
-            metrics = {"train/loss": loss, **{f"train/{k}": v for k, v in stats.items()},
-                       "train/lr": lr_used,
-                       "train/grad_norm": grad_norm, "train/tokens_per_s": step_tokens / dt,
-                       "train/tokens_per_s_per_device": per_device,
-                       "train/mfu": flops_token * per_device / peak,
-                       "train/peak_mem_gb": peak_mem,
-                       "train/epoch": epoch + 1, "train/tokens": tokens_seen}
-            tracker.log(metrics, step)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{step_tokens / dt:,.0f}", refresh=False)
+            metrics.add(step, sums, keys, n_units, grad_norm,
+                        sum(b["n_tokens"] for b in batches), lr=lr_used, epoch=epoch + 1)
             preempted = preempted_now()
             every = cfg.train.save_every_steps
-            if preempted or (every > 0 and step % every == 0):
+            save = preempted or (every > 0 and step % every == 0)
+            bar.update(1)
+            # Read the metrics back every train.log_every steps, and wherever logged and
+            # saved state must agree: a checkpoint, the epoch's end, the last step.
+            if (bad_now or save or metrics.due(step) or step >= total_steps
+                    or i == len(plans[epoch]) - 1):
+                row, bad = metrics.sync()
+                if bad:  # stops before anything after that step is logged or saved
+                    raise diverged(bad, epoch, cfg, run_dir)
+                tracker.log(row, step)
+                loss, tokens_seen = row["train/loss"], metrics.tokens_seen
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{row['train/tokens_per_s']:,.0f}",
+                                refresh=False)
+            if save:
                 save_checkpoint(epoch, i + 1)
             if preempted:
                 exit_preempted(f"checkpoint saved at step {step}")

@@ -173,7 +173,7 @@ def test_dpo_statistics_equal_on_flash_and_sdpa(tiny_path, tiny_tokenizer, monke
     (ls, ks, ss), (lf, kf, sf) = out["sdpa"], out["flash_attention_2"]
     assert ks == kf == 6 and float(lf) == pytest.approx(float(ls), rel=1e-6, abs=1e-5)
     for key in ss:
-        assert sf[key] == pytest.approx(ss[key], abs=1e-4), key
+        assert float(sf[key]) == pytest.approx(float(ss[key]), abs=1e-4), key
 
 
 # Small on purpose (the loop is what is compared): 77 rows, 3 steps, one evaluation whose

@@ -96,7 +96,7 @@ def test_dpo_statistics_cover_the_final_answer_only(tiny_path, tiny_tokenizer, l
     assert k == 2
     assert float(loss_sum) == pytest.approx(exp["loss"], rel=1e-4, abs=1e-5)
     for key in ("reward_acc", "reward_margin", "logp_chosen", "logp_rejected", "pref_acc"):
-        assert stats[key] == pytest.approx(exp[key], rel=1e-4, abs=1e-4), key
+        assert float(stats[key]) == pytest.approx(exp[key], rel=1e-4, abs=1e-4), key
 
 
 @pytest.mark.parametrize("line,reason", [

@@ -52,3 +52,18 @@ def test_cli_plan_prints_estimate_advice_and_table():
 def test_cpu_estimate_of_tiny_is_about_a_process():
     e = estimate(compose(["run_dir=/tmp/x", "model=tiny", "method=lora"]), 1, "cpu")
     assert 0.5 * GiB < e["total"] < 1.5 * GiB
+
+
+def test_host_peak_adds_gradients_activations_and_buffers():
+    """On CPU (glibc) the measured peaks are the sum of the terms (bench/bench_plan.py); on a
+    GPU gradients and activations share memory (max), and no buffers term is added."""
+    for par, world in (("single", 1), ("fsdp2", 2), ("zero3", 2)):
+        cpu = est(["method=full", f"parallel={par}"], world=world, device="cpu")
+        terms = sum(cpu[k] for k in ("weights", "grads", "optimizer", "activations", "logits",
+                                     "buffers", "runtime"))
+        assert cpu["total"] == pytest.approx(max(terms, cpu["load"]))
+        assert (cpu["buffers"] > 0) == (par != "single")
+    gpu = est(["method=full", "parallel=fsdp2"])
+    assert gpu["buffers"] == 0 and gpu["total"] == pytest.approx(
+        gpu["weights"] + gpu["optimizer"] + max(gpu["grads"], gpu["activations"] + gpu["logits"])
+        + gpu["runtime"])

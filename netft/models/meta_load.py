@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from netft import distributed
+from netft.config import ConfigError
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model, pick_attention, pick_dtype
 
@@ -66,26 +68,38 @@ def skeleton(path: str, model_cfg, method_cfg, device: torch.device):
     return apply_method(model, method_cfg)
 
 
-def load_meta(path: str, cfg, info: DistInfo):
-    """The real model on rank 0, a meta-device skeleton elsewhere (collective).
+def load_meta(path: str, cfg, info: DistInfo, load):
+    """The real model on rank 0 (`load()`, which raises ConfigError naming the file when the
+    folder cannot be loaded), a meta-device skeleton elsewhere (collective).
 
     The global RNG ends in the state rank 0 has after a plain load, on every rank, so that
     what follows (dropout, data order) is the same as on the plain path.
     """
-    if info.is_main:
-        model = apply_method(load_model(path, cfg.model, cfg.method, info.device), cfg.method)
-    else:
-        model = skeleton(path, cfg.model, cfg.method, info.device)
+    problem = None
+    try:
+        model = load() if info.is_main else skeleton(path, cfg.model, cfg.method, info.device)
+    except ConfigError as e:
+        problem = e
+    except (OSError, ValueError) as e:  # the skeleton reads only the model's config.json
+        problem = ConfigError(f"model.name_or_path={cfg.model.name_or_path}: cannot build the "
+                              f"model from its config ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:300]})")
+    # Every rank learns whether every rank has its model before any broadcast: otherwise a
+    # failed load on rank 0 leaves the others waiting in the first broadcast until the
+    # process group times out (30 min), not stopping with rank 0's error.
+    if distributed.all_reduce_sum(1.0 if problem else 0.0, info):
+        raise problem or ConfigError(
+            f"model.name_or_path={cfg.model.name_or_path}: another rank could not load the "
+            "model (rank 0's error names the file)")
     shared = [torch.get_rng_state(), _shapes(model)]
     torch.distributed.broadcast_object_list(shared, src=0)
     torch.set_rng_state(shared[0])
     # Same parameters, same sharing (ties), same shapes on every rank, or the broadcast
     # would pair the wrong tensors; every rank learns the verdict (no one hangs).
-    ok = torch.tensor([int(_shapes(model) == shared[1])])
-    torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
-    if not ok.item():
-        raise RuntimeError("the meta-device skeleton differs from rank 0's model; run with "
-                           "parallel.meta_load=false")
+    if distributed.all_reduce_sum(float(_shapes(model) != shared[1]), info):
+        raise ConfigError("parallel.meta_load: the meta-device skeleton differs from rank 0's "
+                          "model (an architecture netft's skeleton does not rebuild); run with "
+                          "parallel.meta_load=false")
     return model
 
 

@@ -124,6 +124,11 @@ def reference_of(batch: dict, module, model) -> torch.Tensor | None:
     return torch.stack([ref[:k], ref[k:]], dim=1) if k else None
 
 
+# Every micro-batch reports every statistic (an empty one zeros): the step's sums travel in one
+# packed all-reduce whose length must be the same on every rank.
+STATS = ("reward_acc", "reward_margin", "logp_chosen", "logp_rejected", "pref_acc")
+
+
 def make_loss_fn(model, objective_cfg):
     """loss_fn(module, batch) -> (sum of pair losses, pairs, sums of logged statistics)."""
     mean_logps = objective_cfg.loss == "ipo" and objective_cfg.ipo_logps == "mean"
@@ -133,7 +138,8 @@ def make_loss_fn(model, objective_cfg):
         logps = sequence_logps(module, batch)
         ref = reference_of(batch, module, model)
         if k == 0:  # an empty micro-batch: same forward passes, no contribution
-            return logps.sum() * 0.0, 0, {}
+            zero = logps.detach().sum() * 0.0
+            return logps.sum() * 0.0, 0, {name: zero for name in STATS}
         n_tok = (batch["labels"][:, 1:] != IGNORE).sum(-1).clamp(min=1)
         pol, ref = (logps / n_tok, ref / torch.stack([n_tok[:k], n_tok[k:]], dim=1)) \
             if mean_logps else (logps, ref)
@@ -143,10 +149,11 @@ def make_loss_fn(model, objective_cfg):
         # complete config is not penalised for its length); the starting model's rate is the
         # baseline DPO must beat. reward_acc is DPO's usual implicit-reward accuracy.
         per_tok = logps.detach() / n_tok
-        stats = {"reward_acc": float((rc > rr).sum()), "reward_margin": float((rc - rr).sum()),
-                 "logp_chosen": float(logps[:k].detach().sum()),
-                 "logp_rejected": float(logps[k:].detach().sum()),
-                 "pref_acc": float((per_tok[:k] > per_tok[k:]).sum())}
+        # Tensors, not floats: the loop reads them back every train.log_every steps only.
+        stats = {"reward_acc": (rc > rr).sum(), "reward_margin": (rc - rr).sum(),
+                 "logp_chosen": logps[:k].detach().sum(),
+                 "logp_rejected": logps[k:].detach().sum(),
+                 "pref_acc": (per_tok[:k] > per_tok[k:]).sum()}
         return loss.sum(), k, stats
     return loss_fn
 

@@ -35,7 +35,8 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def sft_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int, dict]:
-    """(sum of CE over target tokens, number of target tokens, no extra stats)."""
+    """(sum of CE over target tokens, number of target tokens, no extra stats). The count is
+    a device tensor: reading it here would make the host wait for the GPU every micro-batch."""
     logits = forward_logits(model, batch)
-    n = int((batch["labels"][:, 1:] != IGNORE).sum())
+    n = (batch["labels"][:, 1:] != IGNORE).sum()
     return token_losses(logits, batch["labels"]).sum(), n, {}

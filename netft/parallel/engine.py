@@ -29,7 +29,8 @@ class Engine:
     optimizer: Any
     scheduler: Any
     backward: Callable[[torch.Tensor], None]
-    step: Callable[[], float]  # clip, optimizer + scheduler step, zero grads -> grad norm
+    # clip, optimizer + scheduler step, zero grads -> grad norm (a tensor: not read on the host)
+    step: Callable[[], Any]
     no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
     # Consolidated weights, complete on rank 0; trainable_only=True may leave out frozen
     # weights (an adapter export need not gather the whole base onto rank 0).
@@ -97,11 +98,20 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     scheduler = make_scheduler(optimizer, cfg.train, total_steps)
     params = [p for p in model.parameters() if p.requires_grad]
 
-    def step() -> float:
+    # Where the NaN/inf check of the gradient norm runs. A fused AdamW (netft's choice on
+    # CUDA) takes a `found_inf` tensor and skips the whole update on the device when it is
+    # set (as under GradScaler), so the host never waits for the norm; the loop learns of it
+    # at its next sync (train.log_every) and stops there. Other optimizers (CPU: nothing runs
+    # asynchronously, so reading the norm costs no stall) check on the host, before the update.
+    on_device = bool(optimizer.defaults.get("fused"))
+
+    def step() -> torch.Tensor:
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)
         if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
             norm = norm.full_tensor()
-        if not torch.isfinite(norm):
+        if on_device:
+            optimizer.found_inf = (~torch.isfinite(norm)).float()
+        elif not torch.isfinite(norm):
             # A finite loss can still give NaN/inf gradients (e.g. a huge lr one step
             # earlier); stepping would write NaN weights. The norm is global, so every rank
             # raises here, before the update.
@@ -110,7 +120,7 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(norm)
+        return norm.detach()
 
     def no_sync():
         return module.no_sync() if name == "ddp" else contextlib.nullcontext()
