@@ -21,8 +21,9 @@ reader can see which knob moves what. Per device (rank), in bytes:
                with checkpointing: L x T x h x b (layer inputs) + one layer's activations
   logits       T x V x (b + 12): the logits, the fp32 shifted copy, log-softmax and its grad
   buffers      host (CPU) only, measured: fsdp2 the root unit's unsharded gradients (full
-               fine-tune) + one more gradient shard (unsharded reduce-scatter inputs left
-               as glibc heap fragments); zero3 the full-size gradients before reduction
+               fine-tune) + one more shard of the model (all-gathered parameters and
+               unsharded gradients left as glibc heap fragments); zero3 the full-size
+               gradients before reduction
   peak         GPU: weights + optimizer + max(grads, activations + logits) + runtime:
                activations are freed layer by layer as backward allocates gradients, and
                gradients are freed before the next forward
@@ -177,10 +178,11 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     out["buffers"] = 0.0
     if on_host and sharded and par == "fsdp2":
         # FSDP2 keeps the root unit's gradients (embedding/head) unsharded until the end of
-        # backward, and every unit's unsharded gradients (reduce-scatter inputs) are freed
-        # into glibc's heap, which keeps them as fragments: ~ one more gradient shard.
+        # backward; and each unit's all-gathered parameters (in forward and again in
+        # backward) and unsharded gradients are freed into glibc's heap, which keeps about
+        # one more shard of the model as fragments (measured for full and lora alike).
         root_trainable = s.root_params() if method == "full" else 0
-        out["buffers"] = root_trainable * b + train * b / world
+        out["buffers"] = root_trainable * b + weight_bytes / world
     elif on_host and sharded:
         # DeepSpeed: each gradient exists at full size until it is reduced into its partition.
         out["buffers"] = train * b

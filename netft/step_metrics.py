@@ -38,7 +38,7 @@ class StepMetrics:
         self._last = None  # device: [loss sum, *stats] of the latest step, this rank
         self._norm = None  # device: its gradient norm (global)
         self._bad = None  # device: [step, loss sum, n_units, grad norm] of the first bad step
-        self._tokens, self._steps, self._t0 = 0, 0, time.perf_counter()
+        self._tokens, self._t0 = 0, time.perf_counter()
         self._host: dict = {}
 
     def add(self, step: int, sums: torch.Tensor, keys: list[str], n_units: float, norm,
@@ -51,14 +51,16 @@ class StepMetrics:
         self._n_units = n_units
         # The loss is checked on this rank's share: a NaN anywhere makes the global sum NaN.
         ok = torch.isfinite(sums[0]) & torch.isfinite(norm)
-        this = torch.stack([torch.tensor(float(step), dtype=torch.float64, device=sums.device),
-                            sums[0], torch.tensor(n_units, dtype=torch.float64,
-                                                  device=sums.device), norm])
         if self._bad is None:
             self._bad = torch.zeros(4, dtype=torch.float64, device=sums.device)
-        self._bad = torch.where((self._bad[0] == NO_STEP) & ~ok, this, self._bad)
+        take = (self._bad[0] == NO_STEP) & ~ok
+        # Host numbers enter as scalar kernel arguments: a host-to-device tensor copy would
+        # synchronise the stream (pageable memory).
+        self._bad = torch.stack([torch.where(take, float(step), self._bad[0]),
+                                 torch.where(take, sums[0], self._bad[1]),
+                                 torch.where(take, float(n_units), self._bad[2]),
+                                 torch.where(take, norm, self._bad[3])])
         self._tokens += n_tokens
-        self._steps += 1
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -96,6 +98,6 @@ class StepMetrics:
                "train/mfu": self.flops_token * per_device / self.peak_flops,
                "train/peak_mem_gb": max(r[5] for r in ranks),
                "train/epoch": self._host["epoch"], "train/tokens": self.tokens_seen}
-        self._tokens, self._steps, self._t0 = 0, 0, time.perf_counter()
+        self._tokens, self._t0 = 0, time.perf_counter()
         self._bad = None
         return row, bad
