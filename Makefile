@@ -20,14 +20,22 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 # The forgetting study on the tiny model: full vs LoRA r=8 vs full + 10% general replay,
 # 2 epochs each, 2 seeds each, all 107 test items after every epoch; the full runs' weights
 # interpolated towards the base (WiSE-FT) at three alphas; then the report (intervals, frontier,
-# recommendation under a +10% general-perplexity budget).
+# recommendation under a +10% general-perplexity budget). The two seeds run side by side, one
+# thread each: a model this small gains ~1.5x that way over one process using both cores.
+# Seed 1's output goes to <dir>/seed1.log.
 DEMO_DIR := outputs/demo/$(shell date +%Y%m%d-%H%M%S)
 DEMO_RUNS := forgetting_full,forgetting_full_mix,forgetting_lora_r8
+DEMO_TRAIN = OMP_NUM_THREADS=1 $(VENV)/bin/netft-train -m +experiment=$(DEMO_RUNS) \
+	eval.domain_max_items=0 eval.max_new_tokens=128 eval.review_items=0
+DEMO_INTERP = OMP_NUM_THREADS=1 $(VENV)/bin/netft interpolate --alphas 0.1,0.25,0.5
 demo: setup
-	$(VENV)/bin/netft-train -m +experiment=$(DEMO_RUNS) train.seed=0,1 eval.domain_max_items=0 \
-	    eval.max_new_tokens=128 eval.review_items=0 hydra.sweep.dir=$(DEMO_DIR)
-	for d in $(DEMO_DIR)/*forgetting_full,train.seed=*; do \
-	    $(VENV)/bin/netft interpolate "$$d" --alphas 0.1,0.25,0.5 || exit 1; done
+	mkdir -p $(DEMO_DIR)
+	$(DEMO_TRAIN) train.seed=1 hydra.sweep.dir=$(DEMO_DIR)/seed1 > $(DEMO_DIR)/seed1.log 2>&1 & \
+	pid=$$!; $(DEMO_TRAIN) train.seed=0 hydra.sweep.dir=$(DEMO_DIR)/seed0 \
+	    || { kill $$pid; exit 1; }; wait $$pid || { tail -20 $(DEMO_DIR)/seed1.log; exit 1; }
+	$(DEMO_INTERP) $(DEMO_DIR)/seed1/*forgetting_full,train.seed=1 > $(DEMO_DIR)/interp1.log 2>&1 & \
+	pid=$$!; $(DEMO_INTERP) $(DEMO_DIR)/seed0/*forgetting_full,train.seed=0 \
+	    || { kill $$pid; exit 1; }; wait $$pid || { tail -20 $(DEMO_DIR)/interp1.log; exit 1; }
 	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10
 
 test: setup

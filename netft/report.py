@@ -300,13 +300,20 @@ def matched_comparison(runs: list[Run]) -> str:
     text = (f"At matched domain learning (same val-loss drop, {len(pairs)} points), full "
             f"fine-tuning forgot {verdict} than the adapters: general perplexity +{fu:.0f}% vs "
             f"+{ad:.0f}%.")
+    # Each mixing configuration (its seeds pooled) against the unmixed runs of its method,
+    # both at their last epoch.
+    def last(rs, fn):
+        xs = [fn(r)[-1][1] for r in rs if fn(r)]
+        return sum(xs) / len(xs) if xs else None
+
     mixed = [r for r in runs if r.config.get("data", {}).get("general_mix")]
-    for m in mixed:
-        twin = next((r for r in full if r.method == m.method), None)
-        if twin and m.rel_forgetting() and twin.rel_forgetting():
-            text += (f" Mixing general data ({m.label}): forgetting +{m.rel_forgetting()[-1][1]:.0f}%"
-                     f" vs +{twin.rel_forgetting()[-1][1]:.0f}% without, at a val-loss drop of "
-                     f"{m.val_drop()[-1][1]:.2f} vs {twin.val_drop()[-1][1]:.2f}.")
+    for label, ms in group(mixed).items():
+        twins = [r for r in plain if r.method == ms[0].method]
+        fm, ft = last(ms, Run.rel_forgetting), last(twins, Run.rel_forgetting)
+        if fm is not None and ft is not None:
+            text += (f" Mixing general data ({label}): forgetting +{fm:.0f}% vs +{ft:.0f}% "
+                     f"without, at a val-loss drop of {last(ms, Run.val_drop):.2f} vs "
+                     f"{last(twins, Run.val_drop):.2f}.")
     return text
 
 
