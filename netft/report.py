@@ -151,7 +151,12 @@ def plot_tradeoff(runs: list[Run]) -> bytes:
                 "better.")
 
 
-def plot_frontier(pts: list, front: list, budget: float, chosen) -> bytes:
+LEARNING_AXIS = {"val_drop": "learning: domain val-loss drop (nats)",
+                 "domain_gain": "learning: domain score gain (points)"}
+
+
+def plot_frontier(pts: list, front: list, budget: float, chosen,
+                  learning: str = "val_drop") -> bytes:
     """Every configuration's epochs (filled) and interpolation alphas (hollow) with their
     intervals, the Pareto frontier, the forgetting budget and the recommended point."""
     import matplotlib
@@ -181,7 +186,7 @@ def plot_frontier(pts: list, front: list, budget: float, chosen) -> bytes:
         ax.plot(chosen.forgetting["mean"], chosen.learning["mean"], "*", ms=18, mfc="none",
                 mec="red", label=f"recommended: {chosen.name}")
     ax.set_xlabel("forgetting: general perplexity rise over the base (%)")
-    ax.set_ylabel("learning")
+    ax.set_ylabel(LEARNING_AXIS[learning])
     ax.grid(alpha=0.3)
     return _png(fig, [ax], "Learning vs forgetting frontier (circles: epochs e; squares: "
                 "interpolated weights a; bars: 95% intervals)")
@@ -335,7 +340,7 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
     front = frontier(pts)
     chosen, recommendation = recommend(pts, budget)
     figs = {"curves.png": plot_curves(runs), "tradeoff.png": plot_tradeoff(runs),
-            "frontier.png": plot_frontier(pts, front, budget, chosen)}
+            "frontier.png": plot_frontier(pts, front, budget, chosen, learning)}
     for name, data in figs.items():
         (out_dir / name).write_bytes(data)
     rows = table_rows(runs, pts, gain_pts)
