@@ -79,22 +79,23 @@ def _pool(values: list, intervals: list) -> dict:
 def points(groups: dict[str, list], metric: str = "val_drop") -> list[Point]:
     """Every (configuration, epoch) and (configuration, alpha) pooled over its seeds."""
     out = []
+    base_scores: dict = {}  # (base file, resample) -> score: all epochs of a run share its base
     for label, runs in groups.items():
         epochs = sorted({h["epoch"] for r in runs for h in r.history})
         for e in epochs:
             recs = [(r, next((h for h in r.history if h["epoch"] == e), None),
                      r.path / "eval" / f"epoch-{e}") for r in runs]
-            out.append(_point(label, e, None, [x for x in recs if x[1]], metric))
+            out.append(_point(label, e, None, [x for x in recs if x[1]], metric, base_scores))
         alphas = sorted({p["alpha"] for r in runs for p in r.interpolation})
         for a in alphas:
             recs = [(r, next(p for p in r.interpolation if p["alpha"] == a),
                      r.path / "interpolation" / f"alpha-{a:g}" / "eval" / "epoch-0")
                     for r in runs if any(p["alpha"] == a for p in r.interpolation)]
-            out.append(_point(label, None, a, recs, metric))
+            out.append(_point(label, None, a, recs, metric, base_scores))
     return [p for p in out if p.learning["mean"] is not None and p.forgetting["mean"] is not None]
 
 
-def _point(label, epoch, alpha, recs, metric) -> Point:
+def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
     learn = [learning_of(r.history, rec, metric) for r, rec, _ in recs]
     forget = [forgetting_of(r.history, rec) for r, rec, _ in recs]
     kls = [rec.get("kl_general") for _, rec, _ in recs if rec.get("kl_general") is not None]
@@ -105,7 +106,7 @@ def _point(label, epoch, alpha, recs, metric) -> Point:
         from netft import domains  # seeds of one configuration share its pack
 
         _crossed(learning, pairs, "predictions.jsonl",
-                 _domain_gain(domains.configured(recs[0][0].config)))
+                 _domain_gain(domains.configured(recs[0][0].config), base_scores))
     if forgetting["mean"] is not None:
         _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
     return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
@@ -120,20 +121,18 @@ def _read(path: Path):
     return {i: (n, t) for i, (n, t) in enumerate(zip(d["nll"], d["tokens"]))}
 
 
-_BASE_SCORES: dict = {}  # (base file, resample) -> score: every epoch of a run shares its base
-
-
-def _domain_gain(pack):
-    """make_stat for the domain-score gain, re-aggregated by the run's domain pack."""
+def _domain_gain(pack, base_scores: dict):
+    """make_stat for the domain-score gain, re-aggregated by the run's domain pack; the base's
+    score per resample is computed once per study (base_scores) for all its epochs/alphas."""
     def score(items):
         return pack.aggregate(items)[1]["score"]
 
     def make_stat(base: list, cur: list, base_key: str):
         def stat(idx):
             key = (base_key, idx.tobytes())
-            if key not in _BASE_SCORES:
-                _BASE_SCORES[key] = score([base[i] for i in idx])
-            b, c = _BASE_SCORES[key], score([cur[i] for i in idx])
+            if key not in base_scores:
+                base_scores[key] = score([base[i] for i in idx])
+            b, c = base_scores[key], score([cur[i] for i in idx])
             return None if b is None or c is None else 100 * (c - b)
         return stat
     return make_stat
