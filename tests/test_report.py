@@ -58,6 +58,19 @@ def test_matched_comparison_from_known_numbers(tmp_path):
     assert "forgetting +30% vs +300% without" in verdict
 
 
+def test_mixing_sentence_pools_seeds(tmp_path):
+    """Two seeds of a mixing configuration and two of its unmixed twin: one sentence, means."""
+    for seed, (f_mix, f_full) in enumerate([(120, 300), (140, 500)]):
+        fake_run(tmp_path, f"mix-{seed}", "full", 16, 0.1, [0, 3], [100, f_mix], [0, .2],
+                 seed=seed)
+        fake_run(tmp_path, f"full-{seed}", "full", 16, 0.0, [0, 3], [100, f_full], [0, .2],
+                 seed=seed)
+    fake_run(tmp_path, "lora", "lora", 8, 0.0, [0, 1], [100, 150], [0, .1])
+    verdict = write_report([tmp_path], tmp_path / "r")["verdict"]
+    assert verdict.count("Mixing general data") == 1, verdict
+    assert "forgetting +30% vs +300% without, at a val-loss drop of 3.00 vs 3.00" in verdict
+
+
 def test_wandb_report_object_builds_without_a_server():
     report = wandb_report("netft", "team", "study-1")
     assert report.title.startswith("netft") and report.project == "netft"
