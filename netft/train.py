@@ -43,6 +43,7 @@ from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                resolve_path)
 from netft.models.meta_load import load_meta, use_meta_load
+from netft.models.precision import precision
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_engine,
@@ -297,7 +298,8 @@ def checked_load(model_path, cfg, device):
 
     name = cfg.model.name_or_path
     try:
-        model = load_model(model_path, cfg.model, cfg.method, device)
+        model = load_model(model_path, cfg.model, cfg.method, device,
+                           dtype=precision(cfg, device).params)
     except (OSError, ValueError, SafetensorError) as e:
         bad = unreadable_weights(model_path)
         raise ConfigError(f"model.name_or_path={name}: cannot load the model"
