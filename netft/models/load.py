@@ -184,7 +184,40 @@ def apply_method(model, method_cfg):
     return get_peft_model(model, lora)
 
 
+def real_numel(p) -> int:
+    """The number of weights a parameter stands for. A bitsandbytes 4-bit weight (Params4bit)
+    is packed codes, two per byte, in a container of the storage dtype (4 per bf16 element, 8
+    per float32 one): its numel() counts containers; its quant_state keeps the real shape.
+    ZeRO-3 partitions: the full count (ds_numel)."""
+    shape = getattr(getattr(p, "quant_state", None), "shape", None)
+    if shape is not None:
+        return int(torch.Size(shape).numel())
+    if type(p).__name__ == "Params4bit":  # no quant_state yet: two codes per byte
+        return p.numel() * p.element_size() * 2
+    return p.ds_numel if hasattr(p, "ds_numel") else p.numel()
+
+
 def count_params(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """(trainable, total) weights, 4-bit ones counted as weights, not packed containers."""
+    total = sum(real_numel(p) for p in model.parameters())
+    trainable = sum(real_numel(p) for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def dequantize_state(state: dict) -> dict:
+    """A qlora model's full state dict with each packed 4-bit weight decoded to a plain tensor
+    of its real shape (and its quantisation statistics removed), so that an unquantised copy
+    of the architecture can load it. Other entries pass through."""
+    marker = ".quant_state.bitsandbytes__"
+    keys = [k for k in state if marker in k]
+    if not keys:
+        return state
+    import bitsandbytes.functional as bnbf
+
+    out = dict(state)
+    for key in keys:
+        weight = key.split(marker)[0]
+        parts = {k[len(weight) + 1:]: out.pop(k) for k in list(out) if k.startswith(weight + ".")}
+        qs = bnbf.QuantState.from_dict(parts, device=out[weight].device)
+        out[weight] = bnbf.dequantize_4bit(out[weight], qs)
+    return out
