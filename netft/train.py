@@ -346,7 +346,7 @@ def run(cfg: DictConfig) -> dict:
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
 
-    model_path = resolve_path(cfg.model, log=say)
+    model_path = resolve_path(cfg.model, log=say, info=info)  # a hub id: once per node
     check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
     before_model_load(cfg, info)  # e.g. ZeRO-3: from_pretrained loads into partitions
     tokenizer, model = load_for_training(model_path, cfg, info)

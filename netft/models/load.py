@@ -15,9 +15,16 @@ def _stderr_line(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def resolve_path(model_cfg, log=print) -> str:
+def resolve_path(model_cfg, log=print, info=None) -> str:
+    """A local folder for model.name_or_path. A hub id is downloaded first when the caller
+    is a training job (info given: once per node, models/hub.py); otherwise transformers
+    resolves it on load, as before."""
     if model_cfg.name_or_path == "tiny":
         return str(ensure_tiny(model_cfg.cache_dir, log=log))
+    from netft.models import hub
+
+    if info is not None and hub.is_hub_id(str(model_cfg.name_or_path)):
+        return hub.download(model_cfg, info)
     return model_cfg.name_or_path
 
 
