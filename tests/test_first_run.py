@@ -368,3 +368,14 @@ def test_fsdp2_reduce_scatters_once_per_step_with_the_same_gradient(tmp_path, ti
     # The same float32 sums in another order (4 local adds + 1 reduce vs 4 reduces):
     # a few ulps of the largest gradient, far below any real difference.
     assert (a - b).abs().max().item() <= 1e-5 * a.abs().max().item(), (a - b).abs().max()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_gpu_check_says_no_cuda_and_fails():
+    import subprocess
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "scripts/gpu_check.py", "--out", "/dev/null"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no CUDA device present" in proc.stderr
