@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast bench reliability clean
+.PHONY: setup demo test test-fast bench reliability gpu-check clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -54,6 +54,14 @@ bench: setup
 # The fault-injection suite; rewrites docs/reliability.md from the cases it ran.
 reliability: setup
 	NETFT_WRITE_RELIABILITY=1 $(PY) -m pytest -q -ra -m faults tests/test_faults.py
+
+# On a GPU node: the CUDA tests, the bf16 update check, qlora with checkpoints, flash vs sdpa,
+# a 2-GPU nccl run when two are present, and the throughput/MFU recipe, as one table (< 10 min
+# on one GPU). Without CUDA it says so and fails.
+GPU_CHECK_OUT ?= outputs/gpu-check.md
+gpu-check: setup
+	mkdir -p $(dir $(GPU_CHECK_OUT))
+	$(PY) scripts/gpu_check.py --out $(GPU_CHECK_OUT)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -78,6 +78,10 @@ class ParallelConfig:
     export_shard_mb: int = 512
     # Backend of the process group: auto = nccl on CUDA, gloo on CPU.
     backend: str = "auto"
+    # fsdp2 with train.grad_accum > 1: false (default) accumulates unsharded gradients over
+    # the micro-batches and reduce-scatters once per step; true reduce-scatters after every
+    # micro-batch (gradients stay sharded: less memory, grad_accum x the communication).
+    grad_sync_every_microbatch: bool = False
 
 
 @dataclass
@@ -336,12 +340,19 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
         if not cuda:
             raise ConfigError(
                 "model.attn_implementation=flash_attention_2 needs CUDA; use auto or sdpa on CPU.")
-        try:
-            import flash_attn  # noqa: F401
-        except ImportError as e:
+        if cfg.model.dtype == "float32":
             raise ConfigError(
-                "model.attn_implementation=flash_attention_2 but flash-attn is not installed: "
-                "pip install 'netft[gpu]', or set model.attn_implementation=auto.") from e
+                "model.attn_implementation=flash_attention_2 with model.dtype=float32: "
+                "flash-attn's kernels run in bfloat16/float16 only; set model.dtype=bfloat16 "
+                "(or auto), or model.attn_implementation=sdpa.")
+        from netft.models.load import flash_attn_problem
+
+        problem = flash_attn_problem()
+        if problem is not None:
+            raise ConfigError(
+                f"model.attn_implementation=flash_attention_2 but flash-attn does not load "
+                f"({problem}): pip install 'netft[gpu]' (a wheel built for this torch and "
+                "CUDA), or set model.attn_implementation=auto.")
     if cfg.model.liger:
         if not cuda:
             raise ConfigError("model.liger=true needs CUDA (Triton kernels); set it to false.")

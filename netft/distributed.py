@@ -59,6 +59,38 @@ def _first_slurm_host(env=os.environ) -> str | None:
         return None
 
 
+def nodes(env=os.environ) -> int:
+    """How many nodes this launch spans, as far as the launcher says (1 when it does not)."""
+    for key in ("SLURM_JOB_NUM_NODES", "SLURM_NNODES"):
+        if env.get(key, "").isdigit():
+            return int(env[key])
+    world, local = env.get("WORLD_SIZE", ""), env.get("LOCAL_WORLD_SIZE", "")
+    if world.isdigit() and local.isdigit() and int(local) > 0:
+        return -(-int(world) // int(local))  # torchrun: ranks per node given
+    return 1
+
+
+def master_addr(env=os.environ) -> str:
+    """The rendezvous host when MASTER_ADDR is not set: the first node of the Slurm job, or
+    this machine for a one-node launch. A multi-node launch without either is an error: ranks
+    on other nodes would each wait for a rank 0 on their own 127.0.0.1 until the timeout."""
+    host = _first_slurm_host(env)
+    if host:
+        return host
+    n = nodes(env)
+    if n > 1:
+        from netft.config import ConfigError
+
+        nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+        why = (f"`scontrol show hostnames {nodelist}` gave no host here" if nodelist else
+               "no SLURM_JOB_NODELIST to take the first node from")
+        raise ConfigError(
+            f"MASTER_ADDR is not set on a {n}-node launch ({why}); export MASTER_ADDR=<the "
+            "first node's hostname> (and MASTER_PORT) before srun, as slurm/train.sh does, "
+            "or launch with torchrun --rdzv-endpoint")
+    return "127.0.0.1"
+
+
 def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
     rank, world, local_rank = env_ranks()
     cuda = torch.cuda.is_available()
@@ -76,7 +108,7 @@ def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
     os.environ.setdefault("WORLD_SIZE", str(world))
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
     if "MASTER_ADDR" not in os.environ:
-        os.environ["MASTER_ADDR"] = _first_slurm_host() or "127.0.0.1"
+        os.environ["MASTER_ADDR"] = master_addr()
     # Jobs sharing a node must not share a rendezvous port: derive it from the job id.
     job = os.environ.get("SLURM_JOB_ID")
     os.environ.setdefault("MASTER_PORT", str(20000 + int(job) % 20000) if job else "29500")

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo, barrier, rank_line
+from netft.models.precision import cast_for_export
 from netft.perf import phase_peak_rss_gb, reset_peak_rss
 
 
@@ -54,7 +55,8 @@ def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         barrier(info)
-        write_streamed(engine.model, tmp, info, shard_mb << 20)  # collective
+        write_streamed(engine.model, tmp, info, shard_mb << 20,
+                       engine.export_dtype)  # collective
         if info.is_main:
             tokenizer.save_pretrained(tmp)
             _replace(tmp, out_dir)
@@ -69,7 +71,10 @@ def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
         model = engine.model
         if method == "full":
             _check_weights(state, "the model")
+            if engine.export_dtype is not None:
+                state = cast_for_export(state, engine.export_dtype)
             model.save_pretrained(tmp, state_dict=state, safe_serialization=True)
+            record_dtype(tmp, engine.export_dtype)
         else:
             from peft import get_peft_model_state_dict
 
@@ -81,13 +86,27 @@ def _save_final(engine, tokenizer, method: str, out_dir: Path, info: DistInfo,
     return out_dir, "gathered on rank 0" if method == "full" else "adapter"
 
 
+def record_dtype(out: Path, dtype: torch.dtype | None) -> None:
+    """config.json names the dtype the weights are written in (model.dtype), not the float32
+    of training's master weights (save_pretrained writes the module's dtype)."""
+    import json
+
+    path = out / "config.json"
+    if dtype is None or not path.exists():
+        return
+    config = json.loads(path.read_text())
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def _replace(tmp: Path, out_dir: Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
 
 
-def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int) -> None:
+def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int,
+                   dtype: torch.dtype | None = None) -> None:
     """HF safetensors straight from FSDP2 shards, one file's worth of tensors at a time.
 
     Every rank walks the same tensors in the same order and all-gathers each one
@@ -120,7 +139,10 @@ def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int) -> None:
         seen.add(id(t))
         full = t.full_tensor() if hasattr(t, "full_tensor") else t  # collective for DTensors
         if info.is_main:
-            pending[name] = full.detach().to("cpu").contiguous()  # full_tensor: already new
+            full = full.detach().to("cpu")
+            if dtype is not None and full.is_floating_point():
+                full = full.to(dtype)  # float32 masters are written in model.dtype
+            pending[name] = full.contiguous()  # full_tensor: already new
             size += full.numel() * full.element_size()
             total += full.numel() * full.element_size()
         del full
@@ -143,5 +165,6 @@ def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int) -> None:
         (out / "model.safetensors.index.json").write_text(json.dumps(
             {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
     model.config.save_pretrained(out)
+    record_dtype(out, dtype)
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.save_pretrained(out)

@@ -23,11 +23,13 @@ GPU_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4"
 
 def count_flops_params(model) -> tuple[int, int]:
     """(base matmul params incl. the LM head, excl. the input embedding; adapter params)."""
+    from netft.models.load import real_numel
+
     base = adapter = 0
     names = set()
     for name, p in model.named_parameters():
         names.add(name)
-        n = p.ds_numel if hasattr(p, "ds_numel") else p.numel()
+        n = real_numel(p)  # 4-bit weights: the weights, not their packed containers
         if "lora_" in name:
             adapter += n
         elif "embed_tokens" not in name and p.ndim >= 2:

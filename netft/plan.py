@@ -4,13 +4,19 @@ The estimate is a sum of named terms, each a formula of the model shape and the 
 reader can see which knob moves what. Per device (rank), in bytes:
 
   weights      P x bytes(dtype)                            single / ddp
+               full with a 16-bit dtype: float32 masters (4 bytes) + the 16-bit copies
+                 autocast makes for the forward (single/ddp) or FSDP2 all-gathers
+                 (models/precision.py); zero3 keeps its masters in the optimizer term
                P x bytes / world + gathered copies          fsdp2 / zero3
                  fsdp2: 2 decoder layers (the one computing + the prefetched one) and the
                  root's embedding/norm/head, which FSDP2 keeps unsharded through the step;
                  zero3: up to stage3_max_live_parameters (1e9, DeepSpeed's default)
                qlora: linear weights in NF4, 0.5 byte + 1/64 byte of scales (double quant)
-  grads        trainable x bytes (/ world when sharded); zero3: fp32 partitions + the
-               reduce bucket (reduce_bucket_size 5e8 elements, DeepSpeed's default)
+  grads        trainable x bytes(param) (/ world when sharded); zero3: fp32 partitions + the
+               reduce bucket (reduce_bucket_size 5e8 elements, DeepSpeed's default);
+               fsdp2 with grad_accum > 1: + trainable x 4 unsharded, accumulated without a
+               reduce-scatter until the last micro-batch (unless
+               parallel.grad_sync_every_microbatch=true)
   optimizer    AdamW: 2 states x trainable x bytes(param) (/ world when sharded);
                zero3: 2 fp32 states + an fp32 master copy when 16-bit (12 bytes); cpu_offload
                moves optimizer and master weights to the host (listed, not on the device)
@@ -133,14 +139,20 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else (
         "bfloat16" if device == "cuda" else "float32")
     b = 4 if dtype == "float32" else 2
+    # Full fine-tuning keeps float32 masters under a 16-bit compute dtype (precision.py);
+    # adapters are float32 in PEFT whatever the base is (small either way).
+    masters = method == "full" and b == 2 and par != "zero3"
+    pb = 4 if masters else b  # bytes of a stored (trainable) parameter
     P = s.params()
     train = P if method == "full" else s.lora_params(cfg.method.lora_r)
     base_linear = s.layers * sum(a * c for a, c in s.linears())
     if method == "qlora":  # NF4 linear weights; embeddings, norms, head stay in dtype
         weight_bytes = base_linear * (0.5 + 1 / 64) + (P - base_linear) * b
     else:
-        weight_bytes = P * b
-    layer_bytes = weight_bytes / P * s.layer_params()
+        weight_bytes = P * pb
+    layer_bytes = s.layer_params() * b  # an all-gathered unit is in the compute dtype
+    if method == "qlora":
+        layer_bytes = weight_bytes / P * s.layer_params()
     out: dict[str, float] = {}
     if sharded and par == "fsdp2":
         # Gathered copies are full-size buffers beside the shards: 2 decoder layers (the one
@@ -151,7 +163,8 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
         # the default reuse distance a model below that stays gathered through the step.
         out["weights"] = weight_bytes / world + min(P, DS_MAX_LIVE) * b
     else:
-        out["weights"] = weight_bytes
+        # + the 16-bit copies autocast holds from forward until backward has used them.
+        out["weights"] = weight_bytes + (P * b if masters else 0)
     if par == "zero3":
         # fp32 gradient partitions + the reduce bucket (reduce_bucket_size, default 5e8
         # elements, allocated whole with contiguous_gradients).
@@ -159,8 +172,11 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
         # fp32 Adam states + the fp32 master partition (kept even for fp32 models).
         opt = train * 12 / world
     else:
-        out["grads"] = train * b / (world if sharded else 1)
-        opt = train * 2 * b / (world if sharded else 1)  # torch AdamW: states in param dtype
+        out["grads"] = train * pb / (world if sharded else 1)
+        if (par == "fsdp2" and sharded and cfg.train.grad_accum > 1
+                and not cfg.parallel.get("grad_sync_every_microbatch", False)):
+            out["grads"] += train * 4  # unsharded accumulation across the micro-batches
+        opt = train * 2 * pb / (world if sharded else 1)  # torch AdamW: states in param dtype
     host = 0.0
     if cfg.parallel.cpu_offload:
         host, opt = opt, 0.0
@@ -200,7 +216,7 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     train_peak = live + runtime
     # Loading: the whole model on one rank (rank 0 with the meta load; every rank without);
     # a checkpoint in another dtype is read (memory-mapped pages) while being converted.
-    convert = P * s.ckpt_bytes if s.ckpt_bytes and s.ckpt_bytes != b else 0
+    convert = P * s.ckpt_bytes if s.ckpt_bytes and s.ckpt_bytes != (pb if method != "qlora" else b) else 0
     load_peak = (weight_bytes + convert if par != "zero3" else weight_bytes / world) + runtime
     if device == "cuda" and par in ("fsdp2", "zero3"):
         load_peak = 0.0  # loaded on the host (CPU RAM), sharded onto the devices

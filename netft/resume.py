@@ -64,3 +64,53 @@ def differences(saved: dict, now: dict) -> list[str]:
             else:
                 diffs.append(f"{key}: {a!r} in the checkpoint, {b!r} now")
     return diffs
+
+
+def find(cfg, run_dir: Path) -> Path | None:
+    """The checkpoint train.resume names (auto: the newest complete one), from this process's
+    view of the file system; ConfigError when it cannot be used."""
+    from netft import checkpoint
+    from netft.config import ConfigError
+
+    if cfg.train.resume == "never":
+        return None
+    if cfg.train.resume == "auto":
+        found = checkpoint.latest(run_dir)
+        old = checkpoint.unsigned(run_dir)
+        if old and (found is None or checkpoint._step_of(old[-1]) > checkpoint._step_of(found)):
+            # Never restart from scratch silently next to newer checkpoints we will not load.
+            raise ConfigError(
+                f"{old[-1]} has no MANIFEST.json (written by an older netft, or not by netft), "
+                "so netft will not unpickle it. If you trust it: python -m netft.checkpoint "
+                f"trust {old[-1]}; or start over with train.resume=never")
+        return found
+    path = Path(cfg.train.resume).expanduser()
+    if not (path / "COMPLETE").exists():
+        raise ConfigError(f"train.resume={path}: not a complete netft checkpoint directory")
+    return path
+
+
+def agreed(cfg, run_dir: Path, info) -> Path | None:
+    """Rank 0's answer of find(), on every rank (collective).
+
+    Ranks must not decide on their own: right after a kill mid-save (the requeue case), a
+    shared file system's attribute and directory caches can show ranks on different nodes
+    different listings, and ranks that resume from different steps issue mismatched
+    collectives and hang. Rank 0 has just repaired the directory; its choice (or its error)
+    is broadcast."""
+    from netft.config import ConfigError
+
+    answer: list = [None, None]
+    if info.is_main:
+        try:
+            found = find(cfg, run_dir)
+            answer = [str(found) if found is not None else None, None]
+        except ConfigError as e:
+            answer = [None, str(e)]
+    if info.distributed:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(answer, src=0, group=info.host_group)
+    if answer[1] is not None:
+        raise ConfigError(answer[1])
+    return Path(answer[0]) if answer[0] is not None else None

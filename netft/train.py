@@ -43,6 +43,7 @@ from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                resolve_path)
 from netft.models.meta_load import load_meta, use_meta_load
+from netft.models.precision import precision
 from netft.objectives.sft import sft_loss_sum
 from netft.objectives.tasks import attach_reference, build_task, to_device, units
 from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_engine,
@@ -239,25 +240,6 @@ def preemption_flag() -> threading.Event:
     return flag
 
 
-def find_resume(cfg, run_dir: Path) -> Path | None:
-    if cfg.train.resume == "never":
-        return None
-    if cfg.train.resume == "auto":
-        found = checkpoint.latest(run_dir)
-        old = checkpoint.unsigned(run_dir)
-        if old and (found is None or checkpoint._step_of(old[-1]) > checkpoint._step_of(found)):
-            # Never restart from scratch silently next to newer checkpoints we will not load.
-            raise ConfigError(
-                f"{old[-1]} has no MANIFEST.json (written by an older netft, or not by netft), "
-                "so netft will not unpickle it. If you trust it: python -m netft.checkpoint "
-                f"trust {old[-1]}; or start over with train.resume=never")
-        return found
-    path = Path(cfg.train.resume).expanduser()
-    if not (path / "COMPLETE").exists():
-        raise ConfigError(f"train.resume={path}: not a complete netft checkpoint directory")
-    return path
-
-
 def check_resume(path: Path, cfg, fingerprint: dict) -> None:
     """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
     (it would skip or repeat rows, or silently keep the old lr), unless forced."""
@@ -297,7 +279,8 @@ def checked_load(model_path, cfg, device):
 
     name = cfg.model.name_or_path
     try:
-        model = load_model(model_path, cfg.model, cfg.method, device)
+        model = load_model(model_path, cfg.model, cfg.method, device,
+                           dtype=precision(cfg, device).params)
     except (OSError, ValueError, SafetensorError) as e:
         bad = unreadable_weights(model_path)
         raise ConfigError(f"model.name_or_path={name}: cannot load the model"
@@ -357,13 +340,13 @@ def run(cfg: DictConfig) -> dict:
         raise problem or ConfigError("rank 0 could not set up run_dir (see its error)")
     fingerprint = resume_check.fingerprint(cfg, info.world)
     # Decided before the model loads, so a refused resume costs seconds, not a model load.
-    resume_from = find_resume(cfg, run_dir)
+    resume_from = resume_check.agreed(cfg, run_dir, info)  # rank 0 decides, all follow
     if resume_from is not None:
         check_resume(resume_from, cfg, fingerprint)
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
 
-    model_path = resolve_path(cfg.model, log=say)
+    model_path = resolve_path(cfg.model, log=say, info=info)  # a hub id: once per node
     check_at_start(cfg, info, say)  # memory per rank, estimated before anything is loaded
     before_model_load(cfg, info)  # e.g. ZeRO-3: from_pretrained loads into partitions
     tokenizer, model = load_for_training(model_path, cfg, info)
@@ -386,6 +369,8 @@ def run(cfg: DictConfig) -> dict:
             f"(train.warmup_ratio={cfg.train.warmup_ratio}) and the first runs at lr 0"
             f"{' -- final/ will equal the base model' if total_steps == 1 else ''}; raise "
             "train.max_steps or set train.warmup_ratio=0")
+    # Counted before sharding: FSDP2's DTensors do not carry bitsandbytes' quant_state.
+    base_params, adapter_params = count_flops_params(model)
     engine = build_engine(model, cfg, info, total_steps)
     share = parameter_share(engine.model)
     distributed.rank_line(
@@ -394,7 +379,6 @@ def run(cfg: DictConfig) -> dict:
         f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if use_meta_load(cfg, info) else 'full load'}"
         "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()))
     tracker = start_tracking(cfg.logger, run_dir, to_plain(cfg), info.is_main)
-    base_params, adapter_params = count_flops_params(engine.model)
     flops_token = flops_per_token(engine.model.config, base_params, adapter_params,
                                   cfg.method.name == "full", task.mean_seq_len())
     peak, peak_source = peak_flops(info.device)

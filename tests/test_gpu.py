@@ -1,6 +1,7 @@
 """GPU-only paths: the same code as on CPU, switched by config. Skipped without CUDA."""
 import importlib.util
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -88,3 +89,46 @@ def test_qlora_fsdp2(tmp_path):
 def test_nccl_fsdp2_two_gpus(tmp_path):
     proc = ok(torchrun_cmd(2, *COMMON, "method=full", "parallel=fsdp2", f"run_dir={tmp_path}/r"))
     assert "backend nccl" in proc.stdout
+
+
+# Issue 21: what a first cluster run met (items 1, 2, 4), on the real CUDA paths.
+
+def test_bf16_full_finetune_updates_land_in_float32_masters(tmp_path):
+    import json
+    import os
+
+    args = [*COMMON, "method=full", "train.lr=1e-5", "train.max_steps=1",
+            "train.schedule=constant", "train.warmup_ratio=0", "train.save_every_steps=1",
+            "eval.val_before_training=false", "eval.val_every_epoch=false",
+            f"run_dir={tmp_path}/r"]
+    proc = subprocess.run([sys.executable, "tests/update_probe.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PROBE_OUT": str(tmp_path / "p")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p = json.loads((tmp_path / "p.0").read_text())
+    assert p["changed"] / p["total"] > 0.5, p
+    assert p["master_dtypes"] == p["state_dtypes"] == ["torch.float32"], p
+    assert p["compute_dtypes"] == ["torch.bfloat16"], p
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
+                    reason="bitsandbytes not installed (pip install 'netft[gpu]')")
+def test_qlora_saves_checkpoints_on_gpu(tmp_path):
+    ok(netft_train_cmd(*COMMON, "method=qlora", "train.save_every_steps=2",
+                       f"run_dir={tmp_path}/r"))
+    assert (tmp_path / "r" / "checkpoints").exists()
+    assert any(p.name.startswith("step-") for p in (tmp_path / "r" / "checkpoints").iterdir())
+
+
+def test_float32_never_runs_flash_attention(tmp_path):
+    proc = ok(netft_train_cmd(*COMMON, "method=lora", "model.dtype=float32",
+                              f"run_dir={tmp_path}/r"))
+    assert "attention flash" not in proc.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
+                    reason="bitsandbytes not installed (pip install 'netft[gpu]')")
+def test_qlora_fsdp2_float32_storage(tmp_path):
+    n = min(torch.cuda.device_count(), 2)
+    ok(torchrun_cmd(n, *COMMON, "method=qlora", "parallel=fsdp2" if n > 1 else "parallel=single",
+                    "model.dtype=float32", f"run_dir={tmp_path}/r"))

@@ -81,7 +81,11 @@ def unsharded_copy(engine, state: dict):
             from peft import get_peft_model
 
             copy = get_peft_model(copy, peft_config["default"])
-        missing, unexpected = copy.load_state_dict(state, strict=False)
+        # qlora: the packed 4-bit base decoded to plain weights (what its forward computes
+        # with), never the packed containers into the unquantised copy's full-size tensors.
+        from netft.models.load import dequantize_state
+
+        missing, unexpected = copy.load_state_dict(dequantize_state(state), strict=False)
         if unexpected or any("lora_" in k for k in missing):
             raise RuntimeError(f"state dict does not fit the model copy: {unexpected[:3]} "
                                f"{missing[:3]}")

@@ -1,37 +1,75 @@
 """Tokenizer + model from a hub id, a local folder or the tiny offline base; then the method."""
 from __future__ import annotations
 
-import importlib.util
+import functools
+import sys
 from pathlib import Path
 
 import torch
 
+from netft.models.precision import DTYPES, compute_dtype  # noqa: F401  (DTYPES re-exported)
 from netft.models.tiny import ensure_tiny
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+def _stderr_line(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
-def resolve_path(model_cfg, log=print) -> str:
+def resolve_path(model_cfg, log=print, info=None) -> str:
+    """A local folder for model.name_or_path. A hub id is downloaded first when the caller
+    is a training job (info given: once per node, models/hub.py); otherwise transformers
+    resolves it on load, as before."""
     if model_cfg.name_or_path == "tiny":
         return str(ensure_tiny(model_cfg.cache_dir, log=log))
+    from netft.models import hub
+
+    if info is not None and hub.is_hub_id(str(model_cfg.name_or_path)):
+        return hub.download(model_cfg, info)
     return model_cfg.name_or_path
 
 
 def pick_dtype(model_cfg, device: torch.device) -> torch.dtype:
-    if model_cfg.dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return DTYPES[model_cfg.dtype]
+    """The compute dtype (model.dtype; auto: bf16 on CUDA). See models/precision.py."""
+    return compute_dtype(model_cfg, device)
 
 
-def pick_attention(model_cfg, device: torch.device) -> str | None:
-    """auto: flash-attn 2 on CUDA when installed; otherwise None, i.e. transformers' own choice
-    for the architecture (sdpa where supported; eager where the model needs it, as Gemma2's
-    soft-capping did) rather than forcing sdpa."""
+@functools.lru_cache(maxsize=1)
+def flash_attn_problem() -> str | None:
+    """Why flash-attn 2 cannot run in this process, or None when its CUDA extension loads.
+
+    find_spec only proves a package folder exists; a wheel built for another torch or CUDA
+    fails when its extension is loaded (ImportError "undefined symbol", OSError for a missing
+    libcudart), which would otherwise happen at the first forward, after the model loaded."""
+    try:
+        import flash_attn  # noqa: F401
+        from flash_attn import flash_attn_func, flash_attn_varlen_func  # noqa: F401 (loads the .so)
+    except (ImportError, OSError) as e:
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        return f"{type(e).__name__}: {first}"
+    return None
+
+
+def pick_attention(model_cfg, device: torch.device, log_line=None) -> str | None:
+    """auto: flash-attn 2 on CUDA when its extension loads against this torch and the compute
+    dtype is 16-bit (its kernels refuse float32); otherwise None, i.e. transformers' own
+    choice for the architecture (sdpa where supported; eager where the model needs it, as
+    Gemma2's soft-capping did) rather than forcing sdpa. Each fallback says why, once."""
     if model_cfg.attn_implementation != "auto":
         return model_cfg.attn_implementation
-    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    return None
+    if device.type != "cuda":
+        return None
+    say = log_line or _stderr_line
+    if pick_dtype(model_cfg, device) == torch.float32:
+        say("[netft] attention: sdpa, not flash-attn 2 (model.dtype=float32; its kernels "
+            "run in bf16/fp16 only)")
+        return None
+    problem = flash_attn_problem()
+    if problem is not None:
+        if "No module named 'flash_attn'" not in problem:  # installed but broken: say so
+            say(f"[netft] attention: sdpa, not flash-attn 2 (flash_attn does not load: "
+                f"{problem}; reinstall it for this torch/CUDA: pip install 'netft[gpu]')")
+        return None
+    return "flash_attention_2"
 
 
 def varlen_attention(model) -> bool:
@@ -79,15 +117,20 @@ def read_chat_template(value: str) -> str:
     return text
 
 
-def load_model(path: str, model_cfg, method_cfg, device: torch.device):
-    """The base causal LM, on CPU; backends move or shard it onto devices."""
+def load_model(path: str, model_cfg, method_cfg, device: torch.device,
+               dtype: torch.dtype | None = None):
+    """The base causal LM, on CPU; backends move or shard it onto devices.
+
+    dtype: the parameters' dtype (default: model.dtype); training passes
+    models.precision's choice (float32 masters for a 16-bit full fine-tune)."""
     from transformers import AutoModelForCausalLM
 
-    dtype = pick_dtype(model_cfg, device)
+    compute = pick_dtype(model_cfg, device)
+    dtype = dtype or compute
     kwargs = dict(revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code,
                   dtype=dtype, attn_implementation=pick_attention(model_cfg, device))
     if method_cfg.name == "qlora":
-        kwargs["quantization_config"] = qlora_quantization_config(dtype)
+        kwargs["quantization_config"] = qlora_quantization_config(compute)
         kwargs["device_map"] = {"": device}  # bitsandbytes quantises on the GPU
     if model_cfg.random_init:
         # Benchmarks of large shapes without a hub: the architecture only, random weights.
@@ -120,10 +163,12 @@ def load_model(path: str, model_cfg, method_cfg, device: torch.device):
 
 
 def qlora_quantization_config(dtype: torch.dtype):
+    """dtype: the compute dtype (models.precision), which is also FSDP2's param_dtype."""
     from transformers import BitsAndBytesConfig
 
     # quant_storage must equal the compute dtype, or FSDP refuses to flatten mixed dtypes
-    # (a top user pain of FSDP + QLoRA).
+    # (a top user pain of FSDP + QLoRA), and FSDP2's MixedPrecisionPolicy would cast the packed
+    # codes on every all-gather; precision() gives FSDP2 the same dtype.
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype,
                               bnb_4bit_quant_storage=dtype)
@@ -146,7 +191,40 @@ def apply_method(model, method_cfg):
     return get_peft_model(model, lora)
 
 
+def real_numel(p) -> int:
+    """The number of weights a parameter stands for. A bitsandbytes 4-bit weight (Params4bit)
+    is packed codes, two per byte, in a container of the storage dtype (4 per bf16 element, 8
+    per float32 one): its numel() counts containers; its quant_state keeps the real shape.
+    ZeRO-3 partitions: the full count (ds_numel)."""
+    shape = getattr(getattr(p, "quant_state", None), "shape", None)
+    if shape is not None:
+        return int(torch.Size(shape).numel())
+    if type(p).__name__ == "Params4bit":  # no quant_state yet: two codes per byte
+        return p.numel() * p.element_size() * 2
+    return p.ds_numel if hasattr(p, "ds_numel") else p.numel()
+
+
 def count_params(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """(trainable, total) weights, 4-bit ones counted as weights, not packed containers."""
+    total = sum(real_numel(p) for p in model.parameters())
+    trainable = sum(real_numel(p) for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def dequantize_state(state: dict) -> dict:
+    """A qlora model's full state dict with each packed 4-bit weight decoded to a plain tensor
+    of its real shape (and its quantisation statistics removed), so that an unquantised copy
+    of the architecture can load it. Other entries pass through."""
+    marker = ".quant_state.bitsandbytes__"
+    keys = [k for k in state if marker in k]
+    if not keys:
+        return state
+    import bitsandbytes.functional as bnbf
+
+    out = dict(state)
+    for key in keys:
+        weight = key.split(marker)[0]
+        parts = {k[len(weight) + 1:]: out.pop(k) for k in list(out) if k.startswith(weight + ".")}
+        qs = bnbf.QuantState.from_dict(parts, device=out[weight].device)
+        out[weight] = bnbf.dequantize_4bit(out[weight], qs)
+    return out

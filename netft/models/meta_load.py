@@ -29,6 +29,7 @@ from netft import distributed
 from netft.config import ConfigError
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model, pick_attention, pick_dtype
+from netft.models.precision import precision
 
 
 def use_meta_load(cfg, info: DistInfo) -> bool:
@@ -37,8 +38,10 @@ def use_meta_load(cfg, info: DistInfo) -> bool:
             and bool(cfg.parallel.get("meta_load", True)))
 
 
-def skeleton(path: str, model_cfg, method_cfg, device: torch.device):
-    """The model (with adapters) whose parameters live on the meta device: no memory."""
+def skeleton(path: str, model_cfg, method_cfg, device: torch.device,
+             dtype: torch.dtype | None = None):
+    """The model (with adapters) whose parameters live on the meta device: no memory.
+    dtype: the parameters' dtype, as rank 0 loads them (models.precision)."""
     import json
     from pathlib import Path
 
@@ -54,7 +57,7 @@ def skeleton(path: str, model_cfg, method_cfg, device: torch.device):
                                         trust_remote_code=model_cfg.trust_remote_code)
     with init_empty_weights(include_buffers=False):
         model = AutoModelForCausalLM.from_config(
-            config, dtype=pick_dtype(model_cfg, device),
+            config, dtype=dtype or pick_dtype(model_cfg, device),
             attn_implementation=pick_attention(model_cfg, device),
             trust_remote_code=model_cfg.trust_remote_code)
     # init_empty_weights gives every module its own meta Parameter, which unties the input
@@ -77,7 +80,8 @@ def load_meta(path: str, cfg, info: DistInfo, load):
     """
     problem = None
     try:
-        model = load() if info.is_main else skeleton(path, cfg.model, cfg.method, info.device)
+        model = load() if info.is_main else skeleton(path, cfg.model, cfg.method, info.device,
+                                                     precision(cfg, info.device).params)
     except ConfigError as e:
         problem = e
     except (OSError, ValueError) as e:  # the skeleton reads only the model's config.json

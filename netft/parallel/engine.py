@@ -40,6 +40,8 @@ class Engine:
     # Context in which a model built from a config is whole, not partitioned (ZeRO-3
     # otherwise partitions every model transformers builds while its engine is active).
     whole_model_init: Callable[[], Any] = contextlib.nullcontext
+    # model.dtype: what final/ is written in (float32 masters are cast back to it).
+    export_dtype: torch.dtype | None = None
 
 
 class NonFiniteGradError(FloatingPointError):
@@ -64,7 +66,10 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                          get_state_dict, set_state_dict)
 
+    from netft.models.precision import enable_autocast, precision
+
     name = cfg.parallel.name
+    prec = precision(cfg, info.device)
     if cfg.parallel.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -77,16 +82,20 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
         # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
         fill = ((lambda unit, root: fill_from_rank0(unit, root, info))
                 if use_meta_load(cfg, info) else None)
-        shard_model(model, cfg.parallel, info, fill)
+        root = shard_model(model, cfg.parallel, info, fill, param_dtype=prec.fsdp_param_dtype)
         module = model
     elif name == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
         model.to(info.device)
+        if prec.autocast:  # float32 masters, compute in model.dtype
+            enable_autocast(model, info.device.type, prec.compute)
         module = DistributedDataParallel(
             model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
     else:
         model.to(info.device)
+        if prec.autocast:
+            enable_autocast(model, info.device.type, prec.compute)
         module = model
 
     if cfg.train.compile:
@@ -123,7 +132,11 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
         return norm.detach()
 
     def no_sync():
-        return module.no_sync() if name == "ddp" else contextlib.nullcontext()
+        if name == "ddp":
+            return module.no_sync()
+        if name == "fsdp2" and not cfg.parallel.grad_sync_every_microbatch:
+            return fsdp_no_sync(root)
+        return contextlib.nullcontext()
 
     def full_state_dict(trainable_only: bool = False) -> dict:
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True,
@@ -142,7 +155,22 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
                        optim_state_dict=state["optim"], options=_state_options(model))
 
     return Engine(name, module, model, optimizer, scheduler, lambda loss: loss.backward(), step,
-                  no_sync, full_state_dict, save_state, load_state)
+                  no_sync, full_state_dict, save_state, load_state,
+                  export_dtype=prec.compute)
+
+
+@contextlib.contextmanager
+def fsdp_no_sync(root):
+    """FSDP2 micro-batches before the last: gradients accumulate unsharded, with no
+    reduce-scatter (set_requires_gradient_sync(False), FSDP1's no_sync). The last micro-batch
+    reduce-scatters the accumulated sum once: grad_accum x fewer collectives per step, for
+    one unsharded gradient copy held across the step (parallel.grad_sync_every_microbatch
+    trades it back)."""
+    root.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        root.set_requires_gradient_sync(True)
 
 
 def parameter_share(model) -> dict:

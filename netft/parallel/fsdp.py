@@ -23,17 +23,20 @@ def decoder_layers(model) -> list[torch.nn.Module]:
     return layers
 
 
-def shard_model(model, parallel_cfg, info: DistInfo, fill=None) -> None:
-    """fully_shard each decoder layer, then the root. fill(unit, root), when given, runs on
-    every rank right before a unit is sharded (the meta load sends rank 0's weights there)."""
+def shard_model(model, parallel_cfg, info: DistInfo, fill=None,
+                param_dtype: torch.dtype | None = None):
+    """fully_shard each decoder layer, then the root; returns the root (an FSDPModule).
+    fill(unit, root), when given, runs on every rank right before a unit is sharded (the meta
+    load sends rank 0's weights there). param_dtype (models.precision): all-gather and compute
+    in it, reduce gradients in float32; the sharded parameters (float32 masters for full
+    fine-tuning, the packed 4-bit storage of qlora) keep their own dtype."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     mesh = init_device_mesh(info.device.type, (info.world,))
     kwargs = {"mesh": mesh}
-    if info.device.type == "cuda":
-        # Compute in bf16, reduce gradients in fp32; the sharded parameters keep their dtype.
-        kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16,
+    if param_dtype is not None:
+        kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=param_dtype,
                                                    reduce_dtype=torch.float32)
     if parallel_cfg.cpu_offload:
         kwargs["offload_policy"] = CPUOffloadPolicy()
@@ -51,3 +54,4 @@ def shard_model(model, parallel_cfg, info: DistInfo, fill=None) -> None:
     if fill is not None:
         fill(model, root)  # what is left: embeddings, final norm, head (and any wrapper's)
     fully_shard(root, **kwargs)
+    return root

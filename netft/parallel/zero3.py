@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo
+from netft.models.precision import compute_dtype
 from netft.optim import make_optimizer, make_scheduler
 
 _HF_DS_CONFIG = None  # transformers holds only a weak reference; keep it alive
@@ -36,7 +37,9 @@ def ds_config(cfg, info: DistInfo) -> dict:
         "gradient_accumulation_steps": cfg.train.grad_accum,
         "train_batch_size": cfg.train.micro_batch_size * cfg.train.grad_accum * info.world,
         "gradient_clipping": cfg.train.max_grad_norm,
-        "bf16": {"enabled": info.device.type == "cuda"},
+        # DeepSpeed's bf16 mode: the module in bf16, fp32 master partition + Adam states.
+        # From model.dtype (models/precision.py), the same source as every other backend.
+        "bf16": {"enabled": compute_dtype(cfg.model, info.device) == torch.bfloat16},
         "zero_optimization": zero,
         "zero_allow_untested_optimizer": True,  # a plain torch AdamW: no compiled op needed
         "steps_per_print": 10**9,
@@ -101,7 +104,8 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
                            load_lr_scheduler_states=True)
 
     return Engine("zero3", ds, model, ds_opt, scheduler, backward, step, contextlib.nullcontext,
-                  full_state_dict, save_state, load_state, whole_model_init)
+                  full_state_dict, save_state, load_state, whole_model_init,
+                  export_dtype=compute_dtype(cfg.model, info.device))
 
 
 @contextlib.contextmanager
