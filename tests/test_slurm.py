@@ -158,11 +158,11 @@ def readme_command(prefix: str) -> list[str]:
     raise AssertionError(f"README.md has no line starting with {prefix!r}")
 
 
-# The README's GPU example with only what a CPU box needs changed: the tiny model, one step,
-# no evaluation passes (8 ranks share 2 cores here).
+# The README's GPU example with only what a CPU box needs changed: the tiny model; the small
+# arith data set, one step and no evaluation passes (8 ranks share 2 cores here).
 GPU_EXAMPLE = [o if not o.startswith("model=") else "model=tiny"
                for o in readme_command("sbatch slurm/train.sh ")[2:]]
-QUICK = ["train.epochs=1", "train.max_steps=1", "logger=none", "eval.domain=false",
+QUICK = ["data=arith", "train.epochs=1", "train.max_steps=1", "logger=none", "eval.domain=false",
          "eval.val_before_training=false", "eval.val_every_epoch=false", "eval.general_ppl=false",
          "eval.kl_probe=false", "eval.keep_best=false", "train.save_every_epoch=false",
          "eval.sample_generations=0", "eval.review_items=0"]
