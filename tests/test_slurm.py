@@ -38,6 +38,9 @@ def slurm(tmp_path_factory, tiny_path):
                          "--dir", str(state)],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    # Job ids restart at 1 on every fresh cluster and the logs are opened in append mode: an
+    # earlier session's netft-1.out would otherwise prefix this session's job 1.
+    shutil.rmtree(LOGS, ignore_errors=True)
     # Not WANDB_SERVICE: once a test used W&B in-process, wandb put its service address in
     # os.environ, and jobs would share pytest's wandb-core (a requeued job's second half then
     # finds its own run id "in use").
