@@ -91,8 +91,44 @@ def master_addr(env=os.environ) -> str:
     return "127.0.0.1"
 
 
+# Test stand-in, never a default: lets a Slurm GPU allocation run on CPU with gloo (the local
+# cluster declares GPUs it does not have; tests/test_slurm.py). Announced on every use.
+GPU_STANDIN = "NETFT_TEST_GPU_STANDIN"
+
+
+def slurm_gpus(env=os.environ) -> int:
+    """GPUs Slurm allocated to this job on this node (0 when none were requested)."""
+    n = env.get("SLURM_GPUS_ON_NODE", "")
+    if n.isdigit():
+        return int(n)
+    ids = env.get("SLURM_JOB_GPUS", "")  # older Slurm: only the ids
+    return len([i for i in ids.split(",") if i.strip()])
+
+
+def gpu_problem(env=os.environ, cuda_devices: int | None = None) -> str | None:
+    """Why a GPU allocation cannot run here (Slurm gave GPUs, torch sees none), else None."""
+    gpus = slurm_gpus(env)
+    if gpus == 0:
+        return None
+    seen = torch.cuda.device_count() if cuda_devices is None else cuda_devices
+    if seen > 0:
+        return None
+    build = f"torch {torch.__version__}" + ("" if torch.version.cuda else " (a CPU-only build)")
+    return (f"Slurm allocated {gpus} GPU(s) on {socket.gethostname()} but {build} sees no CUDA "
+            "device: install a CUDA build of torch (make setup on a GPU node) or check the "
+            "node's NVIDIA driver; for a CPU run submit with --gpus-per-node=0.")
+
+
 def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
     rank, world, local_rank = env_ranks()
+    problem = gpu_problem()
+    if problem and os.environ.get(GPU_STANDIN) != "1":
+        from netft.config import ConfigError
+
+        raise ConfigError(problem)
+    if problem and rank == 0:
+        rank_line(f"[netft] {GPU_STANDIN}=1: test stand-in, the Slurm GPUs are not used; "
+                  "training runs on CPU with gloo")
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(local_rank % torch.cuda.device_count())

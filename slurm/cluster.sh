@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A throw-away, REAL Slurm cluster on this one machine (tests; trying the sbatch scripts locally).
 #
-#   eval "$(slurm/cluster.sh up [--nodes 1|2] [--dir DIR])"   # prints: export SLURM_CONF=DIR/etc/slurm.conf
+#   eval "$(slurm/cluster.sh up [--nodes 1|2] [--gpus N[,M]] [--dir DIR])"   # prints: export SLURM_CONF=...
 #   slurm/cluster.sh status [--dir DIR]
 #   slurm/cluster.sh down   [--dir DIR]
+#   --gpus N[,M]: declare N (n1) and M (n2; default N) GPUs as a count-only `gpu` GRES (no devices:
+#   jobs get the allocation and SLURM_GPUS_* but no CUDA_VISIBLE_DEVICES binding).
 #
 # Everything (config, state, spool, logs, PID files) lives under DIR
 # (default ${NETFT_SLURM_DIR:-/tmp/netft-slurm}); nothing under /etc or /var is written, except
@@ -18,19 +20,28 @@ set -euo pipefail
 PROG=$(basename "$0")
 CTLD_PORT=${NETFT_SLURMCTLD_PORT:-16817}  # unusual ports: no clash with a real cluster's 6817/6818
 SLURMD_PORT0=${NETFT_SLURMD_PORT:-17001}  # node i listens on SLURMD_PORT0 + i - 1
-UP_TIMEOUT=60
+UP_TIMEOUT=${NETFT_SLURM_UP_TIMEOUT:-60}
 
 log() { echo "[$PROG] $*" >&2; }
 die() { echo "[$PROG] ERROR: $*" >&2; exit 1; }
+# usage [RC]: the header's command lines; to stdout for --help (exit 0), else to stderr.
 usage() {
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  local rc=${1:-2}
+  if [ "$rc" = 0 ]; then sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  else sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; fi
+  exit "$rc"
 }
 
 CMD=${1:-}
-[ -n "$CMD" ] || usage
+case "$CMD" in
+  -h|--help|help) usage 0 ;;
+  up|down|status) ;;
+  "") usage ;;
+  *) echo "[$PROG] ERROR: unknown command '$CMD' (up, down or status)" >&2; usage ;;
+esac
 shift
 NODES=1
+GPUS=
 DIR=${NETFT_SLURM_DIR:-/tmp/netft-slurm}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,11 +49,20 @@ while [ $# -gt 0 ]; do
     --nodes=*) NODES=${1#*=}; shift ;;
     --dir) DIR=${2:-}; shift; [ $# -eq 0 ] || shift ;;
     --dir=*) DIR=${1#*=}; shift ;;
-    -h|--help) usage ;;
+    --gpus) GPUS=${2:-}; shift; [ $# -eq 0 ] || shift ;;
+    --gpus=*) GPUS=${1#*=}; shift ;;
+    -h|--help) usage 0 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
 case "$NODES" in 1|2) ;; *) die "--nodes must be 1 or 2 (got '$NODES')" ;; esac
+# GPUS: "" (no GRES at all, as before) or N or N,M: per-node GPU counts (n2 defaults to n1's).
+GPU_N1=0 GPU_N2=0
+if [ -n "$GPUS" ]; then
+  [[ "$GPUS" =~ ^[0-9]+(,[0-9]+)?$ ]] || die "--gpus must be N or N,M (GPUs on n1, n2), got '$GPUS'"
+  GPU_N1=${GPUS%%,*}
+  GPU_N2=${GPUS#*,}
+fi
 [ -n "$DIR" ] || die "--dir is empty"
 if [ ! -d "$DIR" ]; then
   # Only 'up' creates DIR; without it nothing of ours can be running.
@@ -181,7 +201,7 @@ cmd_down() {
   fi
   # slurmscriptd (forked by slurmctld) normally exits with it; stop it if it outlived it.
   if pid_alive "$RUN/slurmscriptd.pid" slurmscriptd; then stop_pids 5 "$(cat "$RUN/slurmscriptd.pid")"; fi
-  rm -f "$RUN"/*.pid "$RUN"/*.ns "$RUN/nodes"
+  rm -f "$RUN"/*.pid "$RUN"/*.ns "$RUN/nodes" "$RUN/gpus"
   if anything_running; then die "something of this cluster is still running (see $RUN)"; fi
   log "down ($DIR)"
 }
@@ -202,7 +222,7 @@ install_packages() {
 }
 
 write_conf() {
-  local host=$1 n i nodes_csv mem
+  local host=$1 n i nodes_csv mem g cpus gres
   nodes_csv=$(node_names "$NODES" | paste -sd, -)
   # RealMemory: the whole machine per node (config_overrides lets nodes overcommit), so scripts
   # asking for --mem=... still fit; memory is not a consumable resource here (CR_Core).
@@ -228,7 +248,7 @@ SlurmdPidFile=$RUN/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd-%n.log
 SlurmctldDebug=info
-SlurmdDebug=info
+SlurmdDebug=${NETFT_SLURMD_DEBUG:-info}
 # No cgroups needed (works in containers/VMs without a delegated cgroup tree).
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -251,9 +271,27 @@ MinJobAge=4
 SchedulerParameters=sched_interval=5
 JobRequeue=1
 EOF
+  # GPUs as a count-only generic resource: Slurm allocates and accounts them (--gpus-per-node,
+  # --gres=gpu:N, SLURM_GPUS_ON_NODE) but there are no device files, so nothing is bound
+  # (no CUDA_VISIBLE_DEVICES, no device cgroup). AutoDetect=off: never probe NVML here.
+  rm -f "$DIR/etc/gres.conf"
+  if [ -n "$GPUS" ]; then
+    echo "GresTypes=gpu" >>"$CONF"
+    : >"$DIR/etc/gres.conf"
+  fi
   i=0
   for n in $(node_names "$NODES"); do
-    echo "NodeName=$n NodeHostname=$n NodeAddr=127.0.0.1 Port=$((SLURMD_PORT0 + i)) CPUs=4 RealMemory=$mem State=UNKNOWN" >>"$CONF"
+    g=$([ "$n" = n1 ] && echo "$GPU_N1" || echo "$GPU_N2")
+    # CPUs: 4, or 4 per GPU (slurm/train.sh's default asks 4 CPUs per task, one task per GPU).
+    cpus=$((g * 4 > 4 ? g * 4 : 4))
+    gres=
+    if [ "$g" -gt 0 ]; then
+      gres=" Gres=gpu:$g"
+      mkdir -p "$DIR/dev/$n"
+      for ((d = 0; d < g; d++)); do ln -sfn /dev/null "$DIR/dev/$n/gpu$d"; done
+      echo "NodeName=$n Name=gpu File=$DIR/dev/$n/gpu[0-$((g - 1))]" >>"$DIR/etc/gres.conf"
+    fi
+    echo "NodeName=$n NodeHostname=$n NodeAddr=127.0.0.1 Port=$((SLURMD_PORT0 + i)) CPUs=$cpus RealMemory=$mem$gres State=UNKNOWN" >>"$CONF"
     i=$((i + 1))
   done
   echo "PartitionName=debug Nodes=$nodes_csv Default=YES MaxTime=INFINITE State=UP" >>"$CONF"
@@ -285,8 +323,9 @@ start_slurmd() {
 cmd_up() {
   local host n i states idle pid ppid port
   [ "$(id -u)" = 0 ] || die "'up' needs root (unshare, bind mount, SlurmUser=root)"
-  if is_up "$NODES" && [ "$(recorded_nodes)" = "$NODES" ]; then
-    log "already up with $NODES node(s) ($DIR)"
+  if is_up "$NODES" && [ "$(recorded_nodes)" = "$NODES" ] &&
+     [ "$(cat "$RUN/gpus" 2>/dev/null)" = "$GPUS" ]; then
+    log "already up with $NODES node(s)${GPUS:+, GPUs $GPUS} ($DIR)"
     echo "export SLURM_CONF=$CONF"
     return 0
   fi
@@ -337,6 +376,7 @@ cmd_up() {
     start_slurmd "$n"
   done
   echo "$NODES" >"$RUN/nodes"
+  echo "$GPUS" >"$RUN/gpus"
 
   for ((i = 0; i < UP_TIMEOUT * 2; i++)); do
     states=$(sinfo -h -N -o '%N %t' 2>/dev/null || true)
