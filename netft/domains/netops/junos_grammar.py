@@ -15,6 +15,11 @@ def V(kind: str, child: dict | None = None) -> dict:
 
 
 MORE = "+more"   # the statement may not end at this node
+OPEN = "+open"    # a container the grammar models no child of (`family iso`): its children
+                  # are not covered, not errors
+CLOSED = "+closed"  # every child is listed: an unknown keyword here is an error, never
+                    # "not covered" (elsewhere a real Junos keyword the grammar does not
+                    # place is reported as not covered; see coverage.py)
 END = "+end"     # the statement may end here although only a value could follow
 
 U32 = "int:0-4294967295"
@@ -193,7 +198,8 @@ FAMILY_INET6 = {"address": V("ifaddr6", {"primary": {}, "preferred": {},
 UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
         "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
         "mac": V("mac"), "virtual-gateway-accept-data": {},
-        "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {}, "mpls": {},
+        "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {OPEN: True},
+                   "mpls": {OPEN: True},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},
                                                              MORE: True},
                                           "vlan": {"members": V("word")},
@@ -229,10 +235,11 @@ POLICY_OPTIONS = {
 }
 
 JUNOS_GRAMMAR = {
-    "system": {"host-name": V("name")},
+    MORE: True,
+    "system": {"host-name": V("name"), MORE: True},
     "interfaces": {"<ifname>": INTERFACE, "interface-range": V("name", {
         **INTERFACE, "member": V("word"), "member-range": V("word", {"to": V("word")})})},
     "routing-options": ROUTING_OPTIONS,
-    "protocols": {"ospf": OSPF, "ospf3": OSPF, "bgp": BGP},
+    "protocols": {"ospf": OSPF, "ospf3": OSPF, "bgp": BGP, MORE: True},
     "policy-options": POLICY_OPTIONS,
 }
