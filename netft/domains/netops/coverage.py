@@ -170,6 +170,8 @@ def junos_vocab() -> frozenset[str]:
         for k, child in node.items():
             if not k.startswith(("<", "+")):
                 words.add(k)
+            if isinstance(child, frozenset):
+                words.update(child)
             walk(child)
     walk(JUNOS_GRAMMAR)
     return frozenset(words | JUNOS_VOCAB_EXTRA)
@@ -257,12 +259,14 @@ def _frr_command_tokens(path: str) -> list[list[str]]:
 def _token_kind(tok: str) -> list[str] | None:
     """Literal alternatives of an FRR command token, ["<v>"] for a value, None to stop."""
     tok = re.sub(r"\$\w+", "", tok)
-    if tok.startswith(("[", "{")) or not tok:
+    if not tok or "{" in tok or "}" in tok:
         return None
     if tok.startswith("<") and tok.endswith(">"):
         alts = tok[1:-1].split("|")
         lits = [a for a in alts if _LIT.fullmatch(a)]
         return lits + (["<v>"] if len(lits) < len(alts) else [])
+    if "|" in tok or "<" in tok or ">" in tok:
+        return None
     if _LIT.fullmatch(tok) and not re.fullmatch(r"[\d.:/-]+", tok):
         return [tok]
     return ["<v>"]
@@ -273,17 +277,31 @@ ENUM = "+enum"
 
 
 def _insert(trie: dict, tokens: list[str]) -> None:
-    nodes = [trie]
+    """Two paths per command: with every optional `[..]` part and without any."""
+    def add(toks):
+        nodes = [trie]
+        for tok in toks:
+            kinds = _token_kind(tok)
+            if kinds is None:
+                break
+            if len([k for k in kinds if k != "<v>"]) > 1:
+                for n in nodes:      # a choice of keywords: another word there is a bad value
+                    n[ENUM] = {}
+            nodes = [n.setdefault(k, {}) for n in nodes for k in kinds]
+        for n in nodes:
+            n[END] = {}
+
+    full, bare, depth = [], [], 0
     for tok in tokens:
-        kinds = _token_kind(tok)
-        if kinds is None:
-            break
-        if len([k for k in kinds if k != "<v>"]) > 1:
-            for n in nodes:      # a choice of keywords: another word there is a bad value
-                n[ENUM] = {}
-        nodes = [n.setdefault(k, {}) for n in nodes for k in kinds]
-    for n in nodes:
-        n[END] = {}
+        opens, closes = tok.count("["), tok.count("]")
+        t = tok.replace("[", "").replace("]", "")
+        if t:
+            full.append(t)
+            if depth == 0 and not opens:
+                bare.append(t)
+        depth += opens - closes
+    add(full)
+    add(bare)
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,7 +6,7 @@ import re
 
 from netft.domains.netops.frr import _is_ipv4
 from netft.domains.netops.coverage import JUNOS_FOREIGN, junos_vocab, near_miss
-from netft.domains.netops.junos_grammar import CLOSED, END, JUNOS_GRAMMAR, MORE, OPEN
+from netft.domains.netops.junos_grammar import CLOSED, END, JUNOS_GRAMMAR, KNOWN, MORE, OPEN
 from netft.domains.netops.verdict import Verdict
 
 # Written by hand because no maintained offline JunOS validator exists: junoscfg's
@@ -126,6 +126,11 @@ def _unknown(node: dict, tok: str, said: str) -> tuple[str | None, str | None]:
         return f"invalid value '{tok}' after '{said}' (expected {typed[0][1:-1]})", None
     if not words and not typed and OPEN not in node:
         return f"unexpected '{tok}': '{said}' takes nothing more", None
+    if KNOWN in node:
+        # The real keywords missing here are listed: only those are not covered.
+        if tok in node[KNOWN]:
+            return None, f"not covered: '{said} {tok}'"
+        return f"unknown keyword '{tok}' after '{said}'{expected}", None
     complete = MORE not in node
     if CLOSED in node or (complete and tok not in vocab):
         # After a complete statement, a word that is no Junos keyword is junk.
