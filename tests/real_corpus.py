@@ -1,12 +1,15 @@
 """The real-config corpus on both sides of the held-out split, and the tables measured on it.
 
 Sides (tests/data/real_configs/SPLIT.md): a stanza is on the held-out side when its source
-repository is listed there as held-out, else on the tuning side. Used by
-tests/test_verifiers_real.py (which asserts the limits) and, run as a script, to print or
-write the tables of docs/dataset.md:
+repository is listed there as held-out, else on the tuning side. The tuning stanzas are in
+tests/data/real_configs/<dialect>.jsonl; the held-out stanzas are third-party data netft does
+not ship: they are the external data set `real_configs_heldout` (netft/data/external.py),
+built by `tests/data/real_configs/build_corpus.py --more` (SOURCES.md says from what). When
+it is absent only the tuning side is measured. Used by tests/test_verifiers_real.py (which
+asserts the limits) and, run as a script, to print or write the tables of docs/dataset.md:
 
-    python tests/real_corpus.py            # print the tables
-    python tests/real_corpus.py --write    # rewrite them in docs/dataset.md
+    python tests/real_corpus.py            # print the tables (the sides present)
+    python tests/real_corpus.py --write    # rewrite them in docs/dataset.md (needs both)
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ DATA = HERE / "data" / "real_configs"
 DOC = HERE.parent / "docs" / "dataset.md"
 DIALECTS = ("frr", "ios", "junos_set", "junos_brace")
 SIDES = ("tuning", "held-out")
+HELDOUT_DATA = "real_configs_heldout"
+HELDOUT_HOW = ("build it with `python tests/data/real_configs/build_corpus.py --more MIRRORS` "
+               "from clones of the held-out repositories at the commits in "
+               "tests/data/real_configs/SOURCES.md")
 N_MUTATED = 110          # accepted stanzas mutated per dialect and side (at most)
 KNOWN_INVALID = dict(ln.rstrip("\n").split("\t", 1)
                      for ln in open(DATA / "known_invalid.txt", encoding="utf-8")
@@ -39,14 +46,40 @@ def side_of(row: dict) -> str:
     return "held-out" if row["source"].split(":")[0] in HELDOUT else "tuning"
 
 
+def heldout_dir() -> Path | None:
+    """The folder of the held-out stanzas, or None when this machine has not got them."""
+    from netft.data import external
+    return external.find(HELDOUT_DATA)
+
+
+def heldout_missing() -> str:
+    """Why the held-out side is not measured here (a skip reason)."""
+    from netft.data import external
+    return external.missing_message(HELDOUT_DATA, HELDOUT_HOW)
+
+
+def files(dialect: str) -> list[Path]:
+    """Where `dialect`'s stanzas are: the shipped tuning file, and the held-out file when the
+    external data set is present."""
+    out = [DATA / f"{dialect}.jsonl"]
+    ext = heldout_dir()
+    if ext is not None:
+        out.append(ext / f"{dialect}.jsonl")
+    return out
+
+
 def load(dialects=DIALECTS) -> dict[tuple[str, str], list[dict]]:
-    """{(dialect, side): rows}, rows as in <dialect>.jsonl and more/<dialect>.jsonl."""
+    """{(dialect, side): rows}, rows as in <dialect>.jsonl (shipped) and the held-out
+    <dialect>.jsonl (external). The side comes from each row's source, not from its file, so
+    a held-out stanza in the shipped corpus would show up on the held-out side (and fail the
+    split test) instead of passing for tuning data."""
     out: dict[tuple[str, str], list[dict]] = {(d, s): [] for d in dialects for s in SIDES}
     for d in dialects:
-        for path in (DATA / f"{d}.jsonl", DATA / "more" / f"{d}.jsonl"):
+        for path in files(d):
             if path.exists():
                 for ln in open(path, encoding="utf-8"):
                     r = json.loads(ln)
+                    r["file"] = str(path)
                     out[(d, side_of(r))].append(r)
     return out
 
@@ -159,7 +192,28 @@ def doc_tables() -> str:
     return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
 
 
+def restrict(md: str, side: str) -> str:
+    """The part of the two tables that measures `side`: false-reject rows of that side, and
+    the mutation columns of that side (column headers end in the side's name). Lets the
+    tuning numbers in docs/dataset.md be checked where the held-out data is absent."""
+    tables = []
+    for table in md.strip().split("\n\n"):
+        rows = [r.strip("|").split("|") for r in table.strip().split("\n")]
+        head = [c.strip() for c in rows[0]]
+        if "side" in head:                       # false rejects: one row per (dialect, side)
+            i = head.index("side")
+            rows = rows[:2] + [r for r in rows[2:] if r[i].strip() == side]
+        else:                                    # mutations: one column per (dialect, side)
+            keep = [0] + [j for j, c in enumerate(head) if c.endswith(" " + side)]
+            rows = [[r[j] for j in keep] for r in rows]
+        tables.append("\n".join("|" + "|".join(r) + "|" for r in rows))
+    return "\n\n".join(tables)
+
+
 def main():
+    if "--write" in sys.argv and heldout_dir() is None:
+        # Writing without it would drop the held-out numbers from docs/dataset.md.
+        sys.exit(f"real_corpus.py --write: {heldout_missing()}")
     corpus = load()
     attach_verdicts(corpus)
     md = markdown(corpus)
@@ -167,6 +221,8 @@ def main():
         text = DOC.read_text(encoding="utf-8")
         a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
         DOC.write_text(text[:a] + "\n" + md + "\n" + text[b:], encoding="utf-8")
+    elif heldout_dir() is None:
+        print(f"held-out side not measured: {heldout_missing()}\n")
     print(md)
     if "--examples" in sys.argv:
         for (d, side), rows in corpus.items():

@@ -6,6 +6,16 @@
 Each argument is a bare git directory (`git clone --mirror`); the commits read are pinned in
 SOURCES.md. Configs are cut into the stanzas netft's tasks cover (interface, ospf, bgp,
 static, policy), deduplicated, and sampled with a fixed seed so the corpus stays small.
+
+The held-out stanzas (SPLIT.md) are not shipped with netft; build them where the tests look
+for the external data set `real_configs_heldout` (netft/data/external.py):
+
+    python tests/data/real_configs/build_corpus.py --more MIRRORS [--out DIR]
+
+MIRRORS holds one git clone per held-out repository as MIRRORS/owner+name/repo (the layout
+`git clone --mirror https://github.com/owner/name MIRRORS/owner+name/repo` makes), each with
+the commit pinned in MORE below; DIR defaults to $NETFT_EXTERNAL_DATA/real_configs_heldout
+(or ../shared/data/real_configs_heldout next to the checkout) and may not lie in the checkout.
 Nothing here is imported by netft or the tests: it documents how the data was made.
 """
 from __future__ import annotations
@@ -15,9 +25,12 @@ import json
 import random
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[2]
+HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out stanzas form
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
 LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
@@ -248,11 +261,23 @@ def collect_more(mirrors: str) -> dict[str, list[dict]]:
     return rows
 
 
-def write_more(mirrors: str) -> None:
-    """more/<dialect>.jsonl: every unique in-scope stanza of the MORE sources (no sampling:
-    each source is small), first occurrence kept."""
-    out = HERE / "more"
-    out.mkdir(exist_ok=True)
+def default_out() -> Path:
+    """Where the held-out stanzas go when --out is not given: the external data location."""
+    sys.path.insert(0, str(CHECKOUT))
+    from netft.data import external
+    return external.roots()[0] / HELDOUT_DATA
+
+
+def write_more(mirrors: str, out: Path) -> None:
+    """OUT/<dialect>.jsonl: every unique in-scope stanza of the MORE sources (no sampling:
+    each source is small), first occurrence kept. Never written into the checkout: these
+    stanzas are third-party data netft does not ship (SOURCES.md)."""
+    out = Path(out).expanduser().resolve()
+    if out == CHECKOUT or CHECKOUT in out.parents:
+        sys.exit(f"build_corpus.py: --out {out} is inside the checkout {CHECKOUT}; the held-out "
+                 f"stanzas are not shipped: write them outside it (e.g. $NETFT_EXTERNAL_DATA/"
+                 f"{HELDOUT_DATA})")
+    out.mkdir(parents=True, exist_ok=True)
     for dialect, rs in collect_more(mirrors).items():
         seen, uniq = set(), []
         for r in sorted(rs, key=lambda r: r["source"]):
@@ -267,13 +292,18 @@ def write_more(mirrors: str) -> None:
             key = f"{r['source'].split(':')[0]}/{r['kind']}"
             kinds[key] = kinds.get(key, 0) + 1
         print(dialect, len(uniq), kinds)
+    print(f"held-out stanzas written to {out}")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--more", metavar="MIRRORS",
-                    help="only (re)write more/*.jsonl from the MORE sources, read from "
+                    help="only (re)build the held-out stanzas from the MORE sources, read from "
                          "MIRRORS/owner+name/repo")
+    ap.add_argument("--out", metavar="DIR",
+                    help=f"with --more: the folder to write <dialect>.jsonl into (default: "
+                         f"$NETFT_EXTERNAL_DATA/{HELDOUT_DATA}, else ../shared/data/"
+                         f"{HELDOUT_DATA} next to the checkout)")
     ap.add_argument("--frr")
     ap.add_argument("--batfish")
     ap.add_argument("--labval")
@@ -281,7 +311,7 @@ def main():
                                       "a check of the verifiers on data they were not tuned on")
     args = ap.parse_args()
     if args.more:
-        write_more(args.more)
+        write_more(args.more, Path(args.out) if args.out else default_out())
         return
     for dialect, rs in collect(args).items():
         seen, uniq = set(), []
