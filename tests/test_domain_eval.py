@@ -26,11 +26,15 @@ def test_references_score_100_in_every_category():
     res = score(ROWS, [reference(r) for r in ROWS])
     assert set(res["categories"]) == {"curated", "config", "translate", "troubleshoot",
                                       "explain", "refusal", "refusal_twin"}
+    # Perfect is 1.0 for every score except the share of unverified config lines (0.0).
+    def perfect(k, v):
+        return v == (0.0 if k == "unverified" else 1.0)
     imperfect = [(it["id"], it["errors"]) for it in res["items"]
-                 if any(v != 1.0 for v in it["scores"].values())]
+                 if not all(perfect(k, v) for k, v in it["scores"].items())]
     assert not imperfect, imperfect[:10]
     for name, c in res["categories"].items():
-        assert all(v == 1.0 for k, v in c.items() if k != "n"), (name, c)
+        assert all(perfect(k, v) for k, v in c.items() if k != "n"), (name, c)
+    assert res["overall"]["unverified_line_share"] == 0.0
     assert res["overall"]["score"] == 1.0 and res["overall"]["refusal_accuracy"] == 1.0
     table = format_table(res)
     assert "troubleshoot" in table and "100.0" in table and "weak" in table

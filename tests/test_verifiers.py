@@ -111,8 +111,9 @@ def test_ios_checks_every_line_and_rejects():
     assert ok.ok, ok.errors
     # Nothing is skipped any more: IOS-only lines are checked against their own grammar.
     assert ok.skipped == []
-    for bad, cls in (("interface Gi0/1\n speed fast", "unknown command"),
-                     ("interface Gi0/1\n duplex sideways", "unknown command"),
+    # A word outside a command's list of keywords is a bad value of that command.
+    for bad, cls in (("interface Gi0/1\n speed fast", "bad value"),
+                     ("interface Gi0/1\n duplex sideways", "bad value"),
                      ("interface Gi0/1\n mtu 99999999", "bad value"),
                      ("interface Gi0/1\n ip ospf area 0", "wrong dialect"),
                      ("router ospf\n router-id 1.1.1.1", "wrong dialect"),
@@ -130,7 +131,8 @@ def test_ios_checks_every_line_and_rejects():
                 "ip route 10.0.0.0 255.255.255.0 blackhole"):
         assert not check_ios(bad).ok, bad
     v = check_ios("interface GigabitEthernet0/1\n ip adress 10.0.0.1 255.255.255.0\n")
-    assert v.errors == ["line 2: Unknown command: ip adress 10.0.0.1 255.255.255.0"]
+    assert v.errors == ["line 2: Unknown command: ip adress 10.0.0.1 255.255.255.0 "
+                        "(unknown keyword 'adress' (did you mean 'address'?))"]
 
 
 def test_junos_values_and_structure():

@@ -56,10 +56,16 @@ def _asn(s: str) -> bool:
 
 # IOS interface names: type + slot/port (GigabitEthernet0/1, GigabitEthernet1 on IOS-XE
 # virtual routers), optional sub-interface. Linux names (`eth1`, `lo`) are FRR's, not IOS's.
+# Current IOS-XE hardware (Catalyst 9000, ISR/ASR, C8000) adds the 2.5/5/25/50/400G families.
 _IOS_IF_TYPES = (r"GigabitEthernet|Gig|Gi|TenGigabitEthernet|Te|FastEthernet|Fa|Ethernet|Eth|Et|"
-                 r"TwentyFiveGigE|FortyGigabitEthernet|Fo|HundredGigE|Hu|Serial|Se|Loopback|Lo|"
+                 r"TwoGigabitEthernet|Tw|FiveGigabitEthernet|Fi|TwentyFiveGigE|Twe|"
+                 r"FortyGigabitEthernet|Fo|FiftyGigE|Fif|HundredGigE|Hu|TwoHundredGigE|"
+                 r"FourHundredGigE|Fou|Serial|Se|Loopback|Lo|"
                  r"Vlan|Vl|Port-channel|Po|Tunnel|Tu|Null|BDI|Dialer|Virtual-Template|"
-                 r"AppGigabitEthernet|Multilink|Cellular|Embedded-Service-Engine")
+                 r"Virtual-Access|Virtual-PortGroup|VirtualPortGroup|nve|NVE|"
+                 r"AppGigabitEthernet|Wlan-GigabitEthernet|Multilink|Cellular|"
+                 r"Embedded-Service-Engine|BVI|Async|ATM|POS|Group-Async|LISP|"
+                 r"Port-channel-subinterface|Service-Engine|ucse|Bluetooth|Auto-Template")
 IOS_IFNAME = re.compile(rf"^(?:{_IOS_IF_TYPES}) ?\d+(?:/\d+){{0,3}}(?:\.\d+)?(?::\d+)?$",
                         re.I)
 

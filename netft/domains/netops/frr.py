@@ -168,7 +168,9 @@ def check_frr(text: str) -> Verdict:
     if not text.strip():
         return Verdict(False, ["empty configuration"])
     errs = _frr_holes(text.splitlines()) + list(_vtysh_errors(text))
-    return Verdict(not errs, errs, checker=f"vtysh (FRR {frr_version()})")
+    # FRR's parser is the authority on FRR: every line is valid or invalid, none unverified.
+    n_lines = sum(1 for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("!"))
+    return Verdict(not errs, errs, checker=f"vtysh (FRR {frr_version()})", n_lines=n_lines)
 
 
 

@@ -8,7 +8,8 @@ import re
 
 from netft.domains.netops import ios_grammar as G
 from netft.domains.netops.cli_grammar import IOS_IFNAME, is_ipv4, mask_len, match_line, type_ok
-from netft.domains.netops.frr import _frr_holes, _vtysh_errors, frr_version
+from netft.domains.netops.coverage import ios_coverage
+from netft.domains.netops.frr import _frr_holes, _vtysh_errors, frr_version, vtysh_path
 from netft.domains.netops.verdict import Verdict
 
 _IOS_LONG = {"gi": "GigabitEthernet", "gig": "GigabitEthernet", "te": "TenGigabitEthernet",
@@ -361,13 +362,26 @@ def check_ios(text: str) -> Verdict:
           for _, s, v, e, _ in recs]
     errs += _frr_holes(vt)
     orig = text.splitlines()
+    unverified = []
     for e in _vtysh_errors("\n".join(vt)):
         # Report vtysh's complaint against the line the user wrote, not our rewrite of it.
         m = re.match(r"^line (\d+): ([^:]+):", e)
         if m and 0 < int(m.group(1)) <= len(orig):
-            e = f"line {m.group(1)}: {m.group(2)}: {orig[int(m.group(1)) - 1].strip()}"
+            line = orig[int(m.group(1)) - 1].strip()
+            e = f"line {m.group(1)}: {m.group(2)}: {line}"
+            # FRR lacks the command: a typo, another dialect or junk after a known command
+            # is still an error; a real IOS command neither grammar models is not covered.
+            if re.match(r"(?:Unknown command|Command incomplete)", m.group(2)):
+                covered, why = ios_coverage(line.split(), vtysh_path())
+                if not covered:
+                    unverified.append(f"line {m.group(1)}: {why}")
+                    continue
+                if why != "known command":
+                    e += f" ({why})"
         errs.append(e)
     errs.sort(key=lambda e: int(re.match(r"line (\d+)", e).group(1)) if e.startswith("line ")
               else 0)
-    return Verdict(not errs, errs, checker=f"ios_grammar + vtysh (FRR {frr_version()})")
-
+    n_lines = sum(1 for ln in orig if (t := " ".join(ln.split())) and not t.startswith("!")
+                  and not SESSION.fullmatch(t))
+    return Verdict(not errs, errs, checker=f"ios_grammar + vtysh (FRR {frr_version()})",
+                   unverified=unverified, n_lines=n_lines)

@@ -15,6 +15,12 @@ def V(kind: str, child: dict | None = None) -> dict:
 
 
 MORE = "+more"   # the statement may not end at this node
+OPEN = "+open"    # a container the grammar models no child of (`family iso`): its children
+                  # are not covered, not errors
+KNOWN = "+known"  # the real keywords not modelled at this node: only these are "not covered"
+CLOSED = "+closed"  # every child is listed: an unknown keyword here is an error, never
+                    # "not covered" (elsewhere a real Junos keyword the grammar does not
+                    # place is reported as not covered; see coverage.py)
 END = "+end"     # the statement may end here although only a value could follow
 
 U32 = "int:0-4294967295"
@@ -112,7 +118,15 @@ FROM = {"prefix-list": V("name"), "route-filter": V("prefix46", ROUTE_FILTER),
         "level": V("int:1-2"), "origin": {"igp": {}, "egp": {}, "incomplete": {}, MORE: True},
         "source-class": V("name"), "policy": V("name"), "external": {"type": V("int:1-2")},
         "nlri-route-type": V("int:1-10"), "state": {"active": {}, "inactive": {}, MORE: True},
-        MORE: True}
+        MORE: True,
+        # Junos policy match conditions not modelled (CLI reference, "from" statement).
+        KNOWN: frozenset("""aggregate-contributor as-path-calc-length as-path-origin
+            as-path-unique-count bgp-output-queue-priority community-count evpn-esi
+            evpn-mac-route evpn-tag interface-group l2-encapsulation med metric2 metric3
+            metric4 multicast-scope next-hop-type next-hop-weight policy-subroutine
+            prefix-length-range preference preference2 rib-context route-distinguisher
+            route-source route-type srlg tag traffic-engineering validation-database
+            vni vrf-import-target mvpn-route-type""".split())}
 ADD_SUB = {"add": V(U32), "subtract": V(U32), "<int:0-4294967295>": {}, MORE: True}
 THEN = {"accept": {}, "reject": {}, "next": {"term": {}, "policy": {}, MORE: True},
         "local-preference": ADD_SUB, "metric": ADD_SUB | {"igp": {}, "minimum-igp": {}},
@@ -130,7 +144,14 @@ THEN = {"accept": {}, "reject": {}, "next": {"term": {}, "policy": {}, MORE: Tru
                                                                 MORE: True},
         "install-nexthop": {"lsp": V("name"), MORE: True}, "trace": {},
         "aigp-originate": {}, "cos-next-hop-map": V("name"), "analyze": {},
-        MORE: True}
+        MORE: True,
+        # Junos policy actions not modelled (CLI reference, "then" statement).
+        KNOWN: frozenset("""aigp-adjust as-path-prepend-self class damping dynamic-tunnel-attributes
+            label-allocation label-allocation-fallback-reject map-to-interface metric2 metric3
+            metric4 mhop-bfd-port multipath-resolve no-entropy-label-capability
+            no-route-localize preference2 prefix-segment resolution-map route-type
+            set-flow-label tunnel-attribute validation-state add-path export-rib
+            default-action forwarding-class reject-route-reject trace""".split())}
 POLICY = {"term": V("name", {"from": FROM, "then": THEN, "to": FROM}), "from": FROM,
           "then": THEN, "to": FROM}
 
@@ -193,7 +214,8 @@ FAMILY_INET6 = {"address": V("ifaddr6", {"primary": {}, "preferred": {},
 UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
         "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
         "mac": V("mac"), "virtual-gateway-accept-data": {},
-        "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {}, "mpls": {},
+        "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {OPEN: True},
+                   "mpls": {OPEN: True},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},
                                                              MORE: True},
                                           "vlan": {"members": V("word")},
@@ -217,7 +239,7 @@ POLICY_OPTIONS = {
     "prefix-list": V("name", {"<prefix46>": {}, "apply-path": V("text"), END: True}),
     "route-filter-list": V("name", {"<prefix46>": ROUTE_FILTER}),
     "policy-statement": V("name", POLICY),
-    "community": V("name", {"members": V("community"), "invert-match": {}}),
+    "community": V("name", {"members": V("community"), "invert-match": {}, CLOSED: True}),
     "as-path": V("name", {"<text>": {}}),
     "as-path-group": V("name", {"as-path": V("name", {"<text>": {}})}),
     "tunnel-attribute": V("name", {"tunnel-type": V("word"), "remote-end-point": V("ip46"),
@@ -228,11 +250,31 @@ POLICY_OPTIONS = {
                             MORE: True}),
 }
 
+# Junos top-level statements and protocols outside the modelled hierarchies (Junos CLI
+# reference): whole hierarchies the grammar does not check, so "not covered"; any other word
+# there is not Junos.
+TOP_LEVEL = frozenset("""
+access access-profile accounting-options applications apply-groups bridge-domains chassis
+class-of-service diameter dynamic-profiles event-options fabric firewall
+forwarding-options groups jsrc logical-systems multi-chassis multicast-snooping-options
+poe protocols routing-instances schedulers security services session-limit-group smtp snmp
+switch-options system tenants version virtual-chassis vlans wlan
+ethernet-switching-options
+""".split())
+OTHER_PROTOCOLS = frozenset("""
+bfd connections dcbx dot1x esis evpn iccp igmp igmp-snooping isis l2circuit l2iw l2vpn
+lacp layer2-control ldp link-management lldp lldp-med mld mld-snooping mpls msdp mstp
+mvpn neighbor-discovery oam pcep pim ppp protection-group rip ripng router-advertisement
+router-discovery rsvp rstp sflow source-packet-routing stp uplink-failure-detection vpls
+vrrp vstp bgp-ls sflow l2-learning mvrp amt ptp
+""".split())
+
 JUNOS_GRAMMAR = {
-    "system": {"host-name": V("name")},
+    MORE: True, KNOWN: TOP_LEVEL,
+    "system": {"host-name": V("name"), MORE: True},
     "interfaces": {"<ifname>": INTERFACE, "interface-range": V("name", {
         **INTERFACE, "member": V("word"), "member-range": V("word", {"to": V("word")})})},
     "routing-options": ROUTING_OPTIONS,
-    "protocols": {"ospf": OSPF, "ospf3": OSPF, "bgp": BGP},
+    "protocols": {"ospf": OSPF, "ospf3": OSPF, "bgp": BGP, MORE: True, KNOWN: OTHER_PROTOCOLS},
     "policy-options": POLICY_OPTIONS,
 }

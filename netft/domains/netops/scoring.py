@@ -515,7 +515,7 @@ def _score_troubleshoot(row: dict, pred: str) -> tuple[dict, list[str]]:
 
 # --------------------------------------------------------------------------- scoring
 
-def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
+def _score_config(row: dict, pred: str) -> tuple[dict, list[str], list[str]]:
     d = row["meta"]["dialect"]
     cfg = extract_config(pred, d)
     # Syntax is the dialect's grammar; for JunOS either notation is valid config, and
@@ -529,11 +529,14 @@ def _score_config(row: dict, pred: str) -> tuple[dict, list[str]]:
     errs += [f"value missing: {name}" for name in missing]
     fmt = format_problems(cfg, d)
     errs += [f"format: {p}" for p in fmt]
+    # syntax: no invalid line. Lines the verifier does not model are not errors; their share
+    # is reported ("unverified") so an answer padded with unverifiable lines is visible.
     syntax = bool(v and v.ok)
     values = not missing
     return {"syntax": float(syntax), "values": float(values),
             "values_frac": 1 - len(missing) / len(facts) if facts else 1.0,
-            "accuracy": float(syntax and values), "format": float(not fmt)}, errs
+            "accuracy": float(syntax and values), "format": float(not fmt),
+            "unverified": v.unverified_share if v else 0.0}, errs, (v.unverified if v else [])
 
 
 def score_item(row: dict, prediction: str) -> dict:
@@ -543,7 +546,7 @@ def score_item(row: dict, prediction: str) -> dict:
     if cat == GENERIC:
         scores, errs = chat_scores(row, pred)
     elif cat in CONFIG_CATS:
-        scores, errs = _score_config(row, pred)
+        scores, errs, unverified = _score_config(row, pred)
     elif cat == "troubleshoot":
         scores, errs = _score_troubleshoot(row, pred)
     elif cat == "refusal":
@@ -559,6 +562,8 @@ def score_item(row: dict, prediction: str) -> dict:
         # Why the syntax failed, coarsely (verdict.ERROR_CLASSES), for the report.
         out["syntax_classes"] = sorted({error_class(e[len("syntax: "):]) for e in errs
                                         if e.startswith("syntax: ")})
+        # The lines the verifier does not model (neither valid nor invalid), per answer.
+        out["unverified"] = unverified
     return out
 
 
@@ -588,7 +593,8 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
     overall: dict = {"n": len(items)}
     if any(c in categories for c in CONFIG_CATS):
         for key, out in (("accuracy", "command_accuracy"), ("syntax", "command_syntax"),
-                         ("values", "command_values"), ("format", "format_compliance")):
+                         ("values", "command_values"), ("format", "format_compliance"),
+                         ("unverified", "unverified_line_share")):
             overall[out] = pooled(CONFIG_CATS, key)
     if "troubleshoot" in categories:
         overall["troubleshoot_accuracy"] = categories["troubleshoot"]["accuracy"]
@@ -608,10 +614,12 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
 
 
 _COLS = [("accuracy", "acc"), ("syntax", "syntax"), ("values", "values"), ("format", "format"),
+         ("unverified", "unverif"),
          ("diagnosis", "diag"), ("next_step", "next"), ("overlap_weak", "overlap*"),
          *CHAT_COLUMNS]
 _ORDER = ["config", "translate", "troubleshoot", "refusal", "refusal_twin", "explain", "curated"]
 _OVERALL = ("command_accuracy", "command_syntax", "command_values", "format_compliance",
+            "unverified_line_share",
             "troubleshoot_accuracy", "refusal_accuracy", "exact_match", "answer_overlap",
             "abstain_rate", "score", "overlap_weak")
 
@@ -624,7 +632,8 @@ def format_table(result: dict) -> str:
             lines.append(f"syntax failures in {name} by class: "
                          + ", ".join(f"{k} {v}" for k, v in counts.items()))
     lines.append("acc: refusal = abstain rate, refusal_twin = answer rate. "
-                 "* overlap is a weak reference-overlap metric.")
+                 "* overlap is a weak reference-overlap metric. unverif: mean share of an "
+                 "answer's config lines the verifier does not model (not counted as errors).")
     return "\n".join(lines)
 
 

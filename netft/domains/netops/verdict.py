@@ -27,6 +27,9 @@ def error_class(message: str) -> str:
 
 @dataclass
 class Verdict:
+    """Per line, one of three outcomes: valid, invalid (an entry in `errors`), or not covered
+    (an entry in `unverified`: a command or hierarchy the checker does not model). `ok` means
+    no invalid line; unverified lines never make a config fail, they are counted instead."""
     ok: bool
     errors: list[str] = field(default_factory=list)
     # Lines a verifier deliberately did not check.
@@ -34,6 +37,14 @@ class Verdict:
     # What checked it, with its version where that matters ("vtysh (FRR 8.4.4)"): an error
     # from FRR's parser holds for that FRR version, not necessarily for a newer one.
     checker: str = ""
+    # Lines (JunOS: statements) not covered, as "line N: why"; and how many lines were judged.
+    unverified: list[str] = field(default_factory=list)
+    n_lines: int = 0
+
+    @property
+    def unverified_share(self) -> float:
+        """Share of the judged lines that are not covered (0 when nothing was judged)."""
+        return len(self.unverified) / self.n_lines if self.n_lines else 0.0
 
     @property
     def error_classes(self) -> list[str]:

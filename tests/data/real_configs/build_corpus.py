@@ -6,6 +6,16 @@
 Each argument is a bare git directory (`git clone --mirror`); the commits read are pinned in
 SOURCES.md. Configs are cut into the stanzas netft's tasks cover (interface, ospf, bgp,
 static, policy), deduplicated, and sampled with a fixed seed so the corpus stays small.
+
+The held-out stanzas (SPLIT.md) are not shipped with netft; build them where the tests look
+for the external data set `real_configs_heldout` (netft/data/external.py):
+
+    python tests/data/real_configs/build_corpus.py --more MIRRORS [--out DIR]
+
+MIRRORS holds one git clone per held-out repository as MIRRORS/owner+name/repo (the layout
+`git clone --mirror https://github.com/owner/name MIRRORS/owner+name/repo` makes), each with
+the commit pinned in MORE below; DIR defaults to $NETFT_EXTERNAL_DATA/real_configs_heldout
+(or ../shared/data/real_configs_heldout next to the checkout) and may not lie in the checkout.
 Nothing here is imported by netft or the tests: it documents how the data was made.
 """
 from __future__ import annotations
@@ -15,9 +25,12 @@ import json
 import random
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[2]
+HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out stanzas form
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
 LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
@@ -26,7 +39,8 @@ MAX_CHARS = 1500     # longer stanzas are skipped: they add bytes, not new synta
 
 
 def git_files(repo: str, rev: str, prefix: str, rx: str) -> list[str]:
-    out = subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--name-only", rev, prefix],
+    out = subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--name-only", rev]
+                         + ([prefix] if prefix else []),
                          capture_output=True, text=True, check=True).stdout.split("\n")
     return [p for p in out if p and re.search(rx, p)]
 
@@ -199,14 +213,106 @@ def collect(args) -> dict[str, list[dict]]:
     return rows
 
 
+# Sources added for the held-out protocol (SPLIT.md says which side each is on): repository,
+# pinned commit, path regex (deliberately broken fixtures such as napalm's *_typo.conf and
+# hier_config's remediation/rollback diffs are left out), licence.
+MORE = [
+    ("networktocode/netutils", "39ae9099ab35eb4644a1b63b84293d9a027643d9",
+     r"^tests/unit/mock/config/.*(?:cisco_ios|juniper_junos|/ios_|/junos_).*\.txt$",
+     "Apache-2.0"),
+    ("vincentbernat/network-lab", "f02ed2448050776b480aa219c052261f441d1096",
+     r"^lab-[^/]+/(?:junos|cisco)[^/]*\.conf$", "ISC"),
+    ("napalm-automation/napalm", "ee70e634555f6d1f9d32369f2151dde526ad6dfd",
+     r"^test/(?:ios|junos)/(?:ios|junos)/(?:initial|new_good|merge_good)\.conf$|"
+     r"^test/junos/junos/mock_data/get_config__database_committed__format_text\.txt$",
+     "Apache-2.0"),
+    ("netdevops/hier_config", "32e6076719a5199d38e4217a62a9a93b577965ae",
+     r"^tests/(?:circular/)?fixtures/(?:ios|junos|running|generated)[^/]*"
+     r"(?:running|generated|junos)[^/]*\.conf$", "MIT"),
+]
+# Other dialects that share file names with IOS: IOS XR, NX-OS, EOS, ASA.
+_NOT_IOS_FILE = re.compile(r"^(?:interface \S+\d+/\d+/\d+/\d+|feature |route-policy |"
+                           r"prefix-set |end-policy|!! IOS XR|ASA Version|hostname \S*(?:xr|XR)|"
+                           r"\s+remote-as \d+$)", re.M)
+
+
+def collect_more(mirrors: str) -> dict[str, list[dict]]:
+    """Stanzas of the MORE sources, from `fetch`-style mirrors DIR/owner+name/repo."""
+    rows: dict[str, list[dict]] = {d: [] for d in ("ios", "junos_set", "junos_brace")}
+    for repo_name, rev, rx, _ in MORE:
+        git = str(Path(mirrors) / repo_name.replace("/", "+") / "repo")
+        for p in git_files(git, rev, "", rx):
+            text = git_show(git, rev, p)
+            if "junos" in p.lower() or "juniper" in p.lower():
+                if re.search(r"^\s*set \S", text, re.M):
+                    dialect, stanzas = "junos_set", cut_set(text)
+                elif "{" in text:
+                    dialect, stanzas = "junos_brace", cut_brace(text)
+                else:
+                    continue
+            elif re.search(r"ios|cisco", p, re.I) and not re.search(r"xr|nxos|asa", p, re.I) \
+                    and not _NOT_IOS_FILE.search(text):
+                dialect, stanzas = "ios", cut_cli(text)
+            else:
+                continue
+            for k, (kind, st) in enumerate(stanzas):
+                rows[dialect].append({"source": f"{repo_name}:{p}#{k}", "kind": kind,
+                                      "text": st})
+    return rows
+
+
+def default_out() -> Path:
+    """Where the held-out stanzas go when --out is not given: the external data location."""
+    sys.path.insert(0, str(CHECKOUT))
+    from netft.data import external
+    return external.roots()[0] / HELDOUT_DATA
+
+
+def write_more(mirrors: str, out: Path) -> None:
+    """OUT/<dialect>.jsonl: every unique in-scope stanza of the MORE sources (no sampling:
+    each source is small), first occurrence kept. Never written into the checkout: these
+    stanzas are third-party data netft does not ship (SOURCES.md)."""
+    out = Path(out).expanduser().resolve()
+    if out == CHECKOUT or CHECKOUT in out.parents:
+        sys.exit(f"build_corpus.py: --out {out} is inside the checkout {CHECKOUT}; the held-out "
+                 f"stanzas are not shipped: write them outside it (e.g. $NETFT_EXTERNAL_DATA/"
+                 f"{HELDOUT_DATA})")
+    out.mkdir(parents=True, exist_ok=True)
+    for dialect, rs in collect_more(mirrors).items():
+        seen, uniq = set(), []
+        for r in sorted(rs, key=lambda r: r["source"]):
+            if r["text"] not in seen and len(r["text"]) <= MAX_CHARS:
+                seen.add(r["text"])
+                uniq.append(r)
+        with open(out / f"{dialect}.jsonl", "w") as fh:
+            for i, r in enumerate(uniq):
+                fh.write(json.dumps({"id": f"{dialect}-m{i:04d}", **r}) + "\n")
+        kinds: dict[str, int] = {}
+        for r in uniq:
+            key = f"{r['source'].split(':')[0]}/{r['kind']}"
+            kinds[key] = kinds.get(key, 0) + 1
+        print(dialect, len(uniq), kinds)
+    print(f"held-out stanzas written to {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frr", required=True)
-    ap.add_argument("--batfish", required=True)
-    ap.add_argument("--labval", required=True)
+    ap.add_argument("--more", metavar="MIRRORS",
+                    help="only (re)build the held-out stanzas from the MORE sources, read from "
+                         "MIRRORS/owner+name/repo")
+    ap.add_argument("--out", metavar="DIR",
+                    help=f"with --more: the folder to write <dialect>.jsonl into (default: "
+                         f"$NETFT_EXTERNAL_DATA/{HELDOUT_DATA}, else ../shared/data/"
+                         f"{HELDOUT_DATA} next to the checkout)")
+    ap.add_argument("--frr")
+    ap.add_argument("--batfish")
+    ap.add_argument("--labval")
     ap.add_argument("--heldout", help="also write the unsampled stanzas here (not committed): "
                                       "a check of the verifiers on data they were not tuned on")
     args = ap.parse_args()
+    if args.more:
+        write_more(args.more, Path(args.out) if args.out else default_out())
+        return
     for dialect, rs in collect(args).items():
         seen, uniq = set(), []
         for r in rs:
