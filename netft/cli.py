@@ -4,6 +4,8 @@
     netft data check FILE...               validate chat JSONL, print what would be dropped
     netft data split SRC OUT_DIR           fixed hash-based train/validation/test split
     netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
+    netft eval --suite netconfeval RUN_DIR|MODEL   a published benchmark (NetConfEval), offline
+    netft suite import netconfeval CLONE [--out DIR]   build its data set from your clone of it
     netft review import SHEET.csv          fold a filled review sheet into a run's summary
     netft report DIR...                    learning-vs-forgetting report (HTML + Markdown)
     netft data convert IN OUT              Alpaca/ShareGPT/prompt-completion/... -> chat JSONL
@@ -139,6 +141,55 @@ def _load_for_eval(path, device):
     return model.to(device), tok
 
 
+def cmd_eval_suite(args, run_dir, model_dir) -> int:
+    """A published benchmark suite (netft/eval/suites.py) on a model folder or a run dir."""
+    from pathlib import Path
+
+    import torch
+
+    from netft.distributed import DistInfo
+    from netft.eval.suites import load, run_suite
+
+    suite = load(args.suite)
+    out = Path(args.out) if args.out else (run_dir / "eval" / "suites" / suite.name / args.which
+                                           if run_dir else model_dir / f"netft-{suite.name}")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, tok = _load_for_eval(model_dir, device)
+    print(f"[netft] {suite.name} on {model_dir}: {args.runs} run(s)"
+          f"{f', {args.limit} request(s) per task and run' if args.limit else ''}\n"
+          f"[netft] compare with the paper: {suite.citation}")
+    result = run_suite(model, tok, suite, DistInfo(device=device), out, runs=args.runs,
+                       limit=args.limit, mode=args.mode, batch_size=args.batch_size,
+                       max_new_tokens=args.max_new_tokens or 0, attempts=args.attempts)
+    print(result["table"])
+    if run_dir and (run_dir / "summary.json").exists():
+        _update_summary(run_dir, {f"suite_{suite.name}_{args.which}": result["overall"]})
+    print(f"[netft] {result['seconds']} s; per-request predictions and scores in {out}")
+    return 0
+
+
+def cmd_suite_import(args) -> int:
+    """Build a suite's external data set from the user's own copy of the benchmark."""
+    from pathlib import Path
+
+    from netft.config import ConfigError
+    from netft.data.external import ENV, roots
+    from netft.eval.suites import load
+
+    suite = load(args.suite, check=False)
+    if suite.importer is None:
+        raise ConfigError(f"suite {suite.name!r} has no importer (its data needs none)")
+    source = Path(args.source)
+    if not source.is_dir():
+        raise ConfigError(f"{source}: not a folder (a clone of the benchmark's repository)")
+    out = Path(args.out) if args.out else roots()[0]
+    dest = suite.importer(source, out, Path(args.published) if args.published else None)
+    print(f"[netft] wrote {dest}: " + ", ".join(
+        sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())))
+    print(f"[netft] netft finds it with: export {ENV}={out.resolve()}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from pathlib import Path
 
@@ -160,6 +211,8 @@ def cmd_eval(args) -> int:
         print(f"netft: {model_dir} does not exist (a run dir with final/, or a model folder)",
               file=sys.stderr)
         return 2
+    if args.suite:
+        return cmd_eval_suite(args, run_dir, model_dir)
     # The run's own data and pack; a bare model folder gets the default data preset's.
     data = (yaml.safe_load((run_dir / "config.yaml").read_text())["data"] if run_dir
             else OmegaConf.to_container(compose_config([]).data, resolve=True))
@@ -169,8 +222,8 @@ def cmd_eval(args) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tok = _load_for_eval(model_dir, device)
     print(f"[netft] evaluating {model_dir} on {len(rows)} items from {', '.join(map(str, files))}")
-    answers = generate_answers(model, tok, rows, DistInfo(device=device), args.max_new_tokens,
-                               args.batch_size)
+    answers = generate_answers(model, tok, rows, DistInfo(device=device),
+                               args.max_new_tokens or 256, args.batch_size)
     result = domains.score(pack, rows, answers)
     out = Path(args.out) if args.out else (run_dir / "eval" / args.which if run_dir
                                            else model_dir / "netft-eval")
@@ -350,12 +403,34 @@ def main(argv=None) -> int:
     p.add_argument("--domain-pack", default=None, help="how answers are scored (default: the "
                    "run's data.domain_pack): a pack in netft/domains or a module with DOMAIN")
     p.add_argument("--max-items", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="default 256; with --suite: the benchmark's own cap")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--suite", default=None, help="run a published benchmark instead "
+                   "(netconfeval: NetConfEval step 1, docs/netconfeval.md)")
+    p.add_argument("--runs", type=int, default=5, help="--suite: seeded runs (benchmark: 5)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="--suite: requests per task and run (0: all; smoke runs)")
+    p.add_argument("--mode", default=None, help="--suite: scorer mode (netconfeval: "
+                   "faithful, the default, or corrected)")
+    p.add_argument("--attempts", type=int, default=None, help="--suite: attempts per request "
+                   "when the benchmark asks again (netconfeval: 10)")
     p.add_argument("--review", type=int, default=150,
                    help="items in the human-review sheet (0: none)")
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_eval)
+
+    suite = sub.add_parser("suite", help="published benchmark suites").add_subparsers(
+        dest="suite_cmd", required=True)
+    p = suite.add_parser("import", help="build a suite's data set (netft ships none) from "
+                         "your clone of the benchmark: string constants read, no code run")
+    p.add_argument("suite", help="e.g. netconfeval")
+    p.add_argument("source", help="your clone of the benchmark's repository")
+    p.add_argument("--out", default=None, help="folder to hold <suite>/ (default: where netft "
+                   "looks, $NETFT_EXTERNAL_DATA or <checkout>/../shared/data)")
+    p.add_argument("--published", default=None, help="a download of the benchmark's published "
+                   "request sets (only the equality test needs them; docs/netconfeval.md)")
+    p.set_defaults(func=cmd_suite_import)
 
     review = sub.add_parser("review", help="human review sheets").add_subparsers(
         dest="review_cmd", required=True)

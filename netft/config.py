@@ -185,6 +185,14 @@ class EvalConfig:
     sample_generations: int = 2
     # Stratified human-review sheet (CSV + HTML) of the last evaluation, in <run_dir>/review.
     review_items: int = 150
+    # Published benchmark suites (netft/eval/suites.py; e.g. [netconfeval]) run on the starting
+    # model and on the final one (not every epoch: a full suite is thousands of generations),
+    # into <run_dir>/eval/suites/<name>/{base,final}. suite_limit: requests per task and run
+    # (0: all); suite_runs: the benchmark's seeded runs.
+    suites: List[str] = field(default_factory=list)
+    suite_runs: int = 5
+    suite_limit: int = 0
+    suite_max_new_tokens: int = 0  # 0: the benchmark's own cap
 
 
 @dataclass

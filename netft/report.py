@@ -206,6 +206,42 @@ def pack_columns(runs: list[Run]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(cols))
 
 
+def suite_columns(runs: list[Run]) -> list[tuple[str, str, str]]:
+    """(suite, overall key, header) of the published suites the runs scored (eval.suites:
+    summary.json["suites"]), from each suite's report_columns; a suite that cannot be loaded
+    here adds none."""
+    from netft.eval.suites import load
+
+    cols: list[tuple[str, str, str]] = []
+    names = [n for r in runs for n in ((r.summary.get("suites") or {}).get("final") or {})]
+    for name in dict.fromkeys(names):
+        try:
+            cols += [(name, key, header) for key, header in load(name, check=False).report_columns]
+        except Exception:  # noqa: BLE001 - the report still has netft's own columns
+            continue
+    return cols
+
+
+def _suite_cell(members: list[Run], suite: str, key: str) -> str:
+    """The final model's value with its interval (one seed: the suite's own runs x items
+    interval; several: t over seeds), and the base model's value, in %."""
+    from netft.eval.stats import fmt_ci, mean_ci
+
+    def got(tag):
+        return [((r.summary.get("suites") or {}).get(tag) or {}).get(suite) or {}
+                for r in members]
+    final = [o for o in got("final") if o.get(key) is not None]
+    if not final:
+        return "-"
+    if len(final) == 1:
+        cell = fmt_ci(final[0][key], final[0].get(f"{key}_ci"), 100)
+    else:
+        m = mean_ci([o[key] for o in final])
+        cell = fmt_ci(m["mean"], (m["lo"], m["hi"]), 100) + f" ({m['n']} seeds)"
+    base = [o[key] for o in got("base") if o.get(key) is not None]
+    return cell + (f" (base {fmt_ci(sum(base) / len(base), None, 100)})" if base else "")
+
+
 def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None = None) -> list[dict]:
     """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
     pts: the study's points (learning as the frontier measures it); gain_pts: the same with
@@ -215,6 +251,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     pts = pts if pts is not None else points(group(runs))
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
     columns = pack_columns(runs)
+    suites = suite_columns(runs)
     rows = []
     for label, members in group(runs).items():
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
@@ -241,6 +278,8 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
             "best epoch": best, "val loss": mean(at(best, "val_loss")),
             "val-loss drop": mean(drops), "domain score": mean(at(best, "domain_score")),
             "domain gain (pts)": mean(gain), **pack,
+            **{f"{header} final [95% CI]": _suite_cell(members, suite, key)
+               for suite, key, header in suites},
             "forgetting (%)": mean(forget), "KL general": mean(at(best, "kl_general")),
             "learning [95% CI]": _point_ci(point, "learning", 2),
             "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),

@@ -39,6 +39,7 @@ from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nl
 from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.eval.review import export_review
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
+from netft.eval.suites import load as load_suite, run_configured
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
                                resolve_path)
@@ -320,6 +321,8 @@ def run(cfg: DictConfig) -> dict:
     # first step boundary then checkpoints and exits. main() installs it even earlier.
     stop = _STOP[0] or preemption_flag()
     validate(cfg)  # impossible combinations fail here, before any model is loaded
+    for name in cfg.eval.suites:  # an unknown suite fails now, not after training
+        load_suite(name)
     info = distributed.setup(cfg.parallel.backend)
     distributed.rank_line(distributed.announce(info))
     # tqdm.write keeps log lines and the progress bar from tearing each other apart.
@@ -437,6 +440,10 @@ def run(cfg: DictConfig) -> dict:
         except Interrupted:
             exit_preempted("stopped during the base model's evaluation (nothing trained yet)")
         log_eval(history[-1])
+    suites = {}
+    if resume_from is None and cfg.eval.suites:
+        suites["base"] = run_configured(engine.model, tokenizer, cfg, info, run_dir, "base",
+                                        tracker, 0, say)
 
     metrics = StepMetrics(info, cfg.train.log_every, flops_token, peak, tokens_seen)
     bar = tqdm(total=total_steps, initial=step, desc="train", unit="step",
@@ -512,6 +519,9 @@ def run(cfg: DictConfig) -> dict:
     bar.close()
 
     # ---------------------------------------------------------------- save
+    if cfg.eval.suites:
+        suites["final"] = run_configured(engine.model, tokenizer, cfg, info, run_dir, "final",
+                                         tracker, step, say)
     final_dir = save_final(engine, tokenizer, cfg.method.name, run_dir / "final", info,
                            cfg.parallel.export_shard_mb)
     if domain_rows and info.is_main and history and "domain" in history[-1]:
@@ -536,6 +546,8 @@ def run(cfg: DictConfig) -> dict:
                "trainable_params": trainable, "total_params": total,
                "objective": task.name, "data": task.report,
                "domain": history[-1].get("domain") if history else None}
+    if suites:
+        summary["suites"] = suites
     tracker.finish(summary)
     say(f"[netft] done: run dir {run_dir}")
     distributed.teardown(info)

@@ -42,9 +42,13 @@ class Interrupted(Exception):
 @torch.no_grad()
 def generate_answers(model, tokenizer, rows: list[dict], info: DistInfo, max_new_tokens: int,
                      batch_size: int = 16, desc: str = "generate",
-                     interrupted=None) -> list[str]:
+                     interrupted=None, sampling: dict | None = None,
+                     max_length: int = 0) -> list[str]:
     """interrupted: a collective () -> bool checked before every batch (same count on every
-    rank); when it says so, Interrupted is raised instead of finishing a long generation."""
+    rank); when it says so, Interrupted is raised instead of finishing a long generation.
+    sampling: generate() kwargs replacing greedy decoding (a benchmark's own settings; seed
+    torch the same on every rank first). max_length > 0: prompt + answer tokens per batch at
+    most that (a benchmark's cap), so long prompts get fewer new tokens."""
     model.eval()
     prompts = [prompt_messages(r) for r in rows]
     # Long prompts together: less padding per batch. Order restored at the end.
@@ -61,9 +65,20 @@ def generate_answers(model, tokenizer, rows: list[dict], info: DistInfo, max_new
         idx = mine[k] if k < len(mine) else []
         batch = _left_padded(tokenizer, [prompts[i] for i in idx] or [prompts[0]])
         batch = {n: t.to(info.device) for n, t in batch.items()}
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                             use_cache=True, pad_token_id=tokenizer.pad_token_id,
-                             synced_gpus=info.distributed)
+        new_tokens = max_new_tokens
+        if max_length > 0:
+            # Every rank must run the same number of forward passes: take the longest
+            # prompt of any rank's batch this round.
+            width = batch["input_ids"].shape[1]
+            if info.distributed:
+                t = torch.tensor([width], device=info.device)
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                width = int(t.item())
+            new_tokens = max(1, min(max_new_tokens, max_length - width))
+        decoding = dict(sampling) if sampling else {"do_sample": False}
+        out = model.generate(**batch, max_new_tokens=new_tokens, use_cache=True,
+                             pad_token_id=tokenizer.pad_token_id,
+                             synced_gpus=info.distributed, **decoding)
         new = out[:, batch["input_ids"].shape[1]:]
         for j, i in enumerate(idx):
             answers[i] = tokenizer.decode(new[j], skip_special_tokens=True).strip()

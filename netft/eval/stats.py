@@ -103,3 +103,39 @@ def fmt_ci(value, ci, scale: float = 1.0, digits: int = 1) -> str:
     if ci and None not in ci:
         s += f" [{ci[0] * scale:.{digits}f}, {ci[1] * scale:.{digits}f}]"
     return s
+
+
+def nested_bootstrap_ci(groups: Sequence[Sequence[Sequence]],
+                        statistic: Callable[[int, list], float | None], n_boot: int = 1000,
+                        level: float = LEVEL, seed: int = 0) -> tuple[float, float] | None:
+    """Interval of mean over groups (e.g. a benchmark's seeded runs) of the mean over strata
+    (e.g. its batch sizes) of statistic(stratum index, items), resampling groups, then items
+    within every stratum of a drawn group.
+
+    For nested designs where each run draws its own items (not crossed: no item is shared by
+    two runs), so both the run-to-run spread and the item noise within a run widen it. Strata
+    keep a small cell (one batch of 100) from vanishing from a resample. None with fewer than
+    2 items in all."""
+    if sum(len(s) for g in groups for s in g) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        runs = []
+        for gi in rng.integers(0, len(groups), len(groups)):
+            cells = []
+            for si, stratum in enumerate(groups[gi]):
+                if not stratum:
+                    continue
+                idx = rng.integers(0, len(stratum), len(stratum))
+                v = statistic(si, [stratum[i] for i in idx])
+                if v is not None:
+                    cells.append(v)
+            if cells:
+                runs.append(sum(cells) / len(cells))
+        if runs:
+            values.append(sum(runs) / len(runs))
+    if not values:
+        return None
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
