@@ -17,13 +17,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from netft.errors import NetftError
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The shipped config groups live inside the package, so a wheel has them and they resolve from
 # any working directory; users add their own with --config-dir or hydra.searchpath.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
-class ConfigError(ValueError):
+class ConfigError(NetftError, ValueError):
     """A config that cannot run. The message names the key and the fix."""
 
 
