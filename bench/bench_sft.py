@@ -7,7 +7,7 @@ What is compared (same model weights, same rows, same hyperparameters):
 * ``netft``        -- netft's own training-step pieces, exactly as netft/train.py uses them:
   ``tokenize_rows`` -> ``plan_epoch(packing=True)`` -> ``collate`` -> ``forward_backward`` +
   ``engine.step()`` on the engine from ``build_torch_engine`` (config composed by Hydra from
-  netft/conf/, ``method=full parallel=single``). Loss on assistant tokens only (netft's default).
+  conf/, ``method=full parallel=single``). Loss on assistant tokens only (netft's default).
 * ``trl``          -- TRL ``SFTTrainer`` with its defaults for a conversational ("messages")
   dataset: padded batches of 8 sequences, loss on every token (TRL's default; our template has
   no ``{% generation %}`` markers, which ``assistant_only_loss`` would need).
@@ -87,7 +87,7 @@ def compose(overrides):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "netft" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 

@@ -571,7 +571,7 @@ def _run(cfg: DictConfig, stop: threading.Event) -> dict:
     return summary
 
 
-CONF_DIR = str(PACKAGE_CONF_DIR)  # netft/conf (shipped in the wheel)
+CONF_DIR = str(PACKAGE_CONF_DIR)  # conf/ (in the wheel: netft/conf)
 
 
 def sweep_value(summary: dict, metric: str) -> float:
