@@ -2,7 +2,7 @@
 
 Hydra composes `conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
 key or a value of the wrong type fails at composition, naming the key. Combinations that
-type-check but cannot work (qlora without CUDA, flash-attn on CPU, ...) are rejected by
+type-check but cannot work (qlora + zero3, flash-attn on CPU, ...) are rejected by
 `validate()`, again before anything heavy happens.
 """
 from __future__ import annotations
