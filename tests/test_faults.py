@@ -525,6 +525,7 @@ def loop_of(ckpt: Path) -> dict:
     return torch.load(ckpt / "trainer-rank0.pt", weights_only=True)["loop"]
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_path):
     """Issue 17 items 3 and 8: a max_steps stop is not an epoch end; a resume with another lr,
     micro-batch size or data file is refused with the differences; config.yaml history kept;
@@ -570,6 +571,7 @@ def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_pa
     record("changed lr with train.resume_force=true", "resumed (exit 0)", "", "everything")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path):
     """Issue 17 item 2 end to end: lr=1e6 gives a finite loss and a NaN gradient norm; the run
     stops in one line, the checkpoint it names holds only finite values, and following the
@@ -596,6 +598,7 @@ def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path
            "trained to max_steps; old metrics in metrics.prev-N.jsonl")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_path):
     """A checkpoint of an older netft (no manifest) is neither loaded nor silently skipped."""
     import subprocess
@@ -617,6 +620,7 @@ def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_pat
            "everything")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_sigterm_during_evaluation_checkpoints_and_resumes_into_it(tmp_path, tiny_path):
     """Issue 17 item 11: a signal during a long evaluation is honoured before the evaluation
     ends; the epoch's steps are saved, and the resumed run starts with that evaluation
@@ -673,6 +677,7 @@ def test_sigterm_during_evaluation_checkpoints_and_resumes_into_it(tmp_path, tin
     assert steps == [1, 2, 3]  # nothing retrained
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
     SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""
@@ -733,6 +738,7 @@ def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
            "resumed from the newest checkpoint; final weights = an uninterrupted run's")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_user_errors_are_one_line(tmp_path, tiny_path):
     """Issue 17 item 10: launch, read-only run dir, data and crafted-checkpoint errors are one
     line on stderr with exit 2 (a traceback only with NETFT_DEBUG=1)."""
@@ -816,6 +822,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_disk_full_on_a_real_small_disk(small_disk, tiny_path):
     """Issue 17 item 9 on a real full disk: the first save fails mid-write (one line naming the
     path, no .tmp left); with room for one checkpoint, the next save is refused before writing
