@@ -215,9 +215,8 @@ def cmd_review_import(args) -> int:
 def cmd_interpolate(args) -> int:
     from pathlib import Path
 
-    from netft.interpolate import interpolate
-
     from netft.errors import UsageError
+    from netft.interpolate import interpolate
 
     try:
         alphas = [float(a) for a in args.alphas.split(",")]

@@ -30,12 +30,12 @@ from netft import resume as resume_check
 from netft.config import CONF_DIR as PACKAGE_CONF_DIR, ConfigError, to_plain, validate
 from netft.data.batching import plan_epoch, rank_share
 from netft.data.curation import read_sources
+from netft.errors import guard
 from netft.eval.general import general_accuracy
 from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
 from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.eval.review import export_review
-from netft.errors import guard
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
 from netft.export import save_final
 from netft.models.load import (apply_method, count_params, load_model, load_tokenizer,
