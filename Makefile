@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast bench reliability gpu-check clean
+.PHONY: setup demo test test-fast lint docs bench reliability gpu-check clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -38,12 +38,23 @@ demo: setup
 	    || { kill $$pid; exit 1; }; wait $$pid || { tail -20 $(DEMO_DIR)/interp1.log; exit 1; }
 	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10
 
+# Everything (what CI runs): ~36 min on a 2-core CPU machine (CI measured 2163 s).
 test: setup
 	$(PY) -m pytest -q -ra
 
-# Unit tests only (no end-to-end training runs).
+# Without the tests marked slow, i.e. no training run (tests/test_tiers.py checks that every
+# test starting netft-train / torchrun / netft.train.run is marked slow): a few minutes.
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# ruff with the rule set in pyproject.toml ([tool.ruff.lint]); CI runs it before the tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# Rewrites the doc tables the code produces (the `netft plan` blocks of docs/*.md);
+# tests/test_docs.py fails when they differ from the code.
+docs: setup
+	$(PY) scripts/gen_docs.py
 
 # netft's SFT step side by side with TRL's SFTTrainer (docs/benchmarks.md); TRL is the bench
 # extra, not a runtime dependency, so this installs it first.

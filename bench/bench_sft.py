@@ -7,7 +7,7 @@ What is compared (same model weights, same rows, same hyperparameters):
 * ``netft``        -- netft's own training-step pieces, exactly as netft/train.py uses them:
   ``tokenize_rows`` -> ``plan_epoch(packing=True)`` -> ``collate`` -> ``forward_backward`` +
   ``engine.step()`` on the engine from ``build_torch_engine`` (config composed by Hydra from
-  netft/conf/, ``method=full parallel=single``). Loss on assistant tokens only (netft's default).
+  conf/, ``method=full parallel=single``). Loss on assistant tokens only (netft's default).
 * ``trl``          -- TRL ``SFTTrainer`` with its defaults for a conversational ("messages")
   dataset: padded batches of 8 sequences, loss on every token (TRL's default; our template has
   no ``{% generation %}`` markers, which ``assistant_only_loss`` would need).
@@ -87,7 +87,7 @@ def compose(overrides):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(ROOT / "netft" / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 
@@ -240,7 +240,7 @@ def run_one(name: str, model_dir: Path, args, micro: int) -> dict:
            str(args.warmup), "--micro", str(micro)]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-6000:])
         raise SystemExit(f"{name} worker failed (exit {proc.returncode})")
@@ -355,7 +355,7 @@ def write_doc(path: Path, command, tab, rat_text, n_params, micro, args, elapsed
     pf = results["trl_packing"][0].get("padding_free")
     doc = f"""# Benchmarks: netft SFT step vs TRL SFTTrainer (CPU)
 
-Produced by
+Produced by `make bench` (installs the `bench` extra, TRL, then runs)
 
 ```
 {command}
@@ -408,8 +408,11 @@ process (includes model load and, for TRL, dataset preparation).
 * Small number of timed steps on a shared 2-core machine: run-to-run variation of a few
   percent is visible in the per-run columns.
 """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc)
+    # Only this script's block of the page: sections written by hand (the GPU recipe) stay.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from gen_docs import write_block
+
+    write_block(path, "bench/bench_sft.py", doc)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
 from netft.distributed import DistInfo, all_reduce_sum, barrier
+from netft.errors import NetftError, guard
 
 PREFIX = "step-"
 MANIFEST = "MANIFEST.json"
@@ -46,7 +47,7 @@ DISK_FULL_SIGNS = ("inline_container", "unexpected pos", "No space", "Errno 28",
                    "Disk quota")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NetftError, RuntimeError):
     """A checkpoint that must not be loaded (unsigned, altered, incomplete, other geometry)."""
 
 
@@ -410,16 +411,16 @@ def main(argv=None) -> int:
     sub.add_parser("verify").add_argument("dir")
     sub.add_parser("trust").add_argument("dir")
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "trust":
-            trust(Path(args.dir))
-            print(f"signed {args.dir} with {key_path()}")
-        else:
-            verify(Path(args.dir))
-            print(f"{args.dir}: ok")
-    except CheckpointError as e:
-        print(f"netft-checkpoint: error: {e}")
-        return 2
+    return guard("netft-checkpoint", _run_command, args)
+
+
+def _run_command(args) -> int:
+    if args.cmd == "trust":
+        trust(Path(args.dir))
+        print(f"signed {args.dir} with {key_path()}")
+    else:
+        verify(Path(args.dir))
+        print(f"{args.dir}: ok")
     return 0
 
 

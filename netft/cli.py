@@ -23,8 +23,14 @@ import sys
 
 
 def cmd_build_tiny(args) -> int:
+    from pathlib import Path
+
+    from netft.errors import UsageError
     from netft.models.tiny import ensure_tiny
 
+    if Path(args.cache_dir).expanduser().is_file():
+        raise UsageError(f"--cache-dir {args.cache_dir} is a file; give a folder (created if "
+                         "missing)")
     path = ensure_tiny(args.cache_dir)
     info = json.loads((path / "netft_tiny.json").read_text())
     print(path)
@@ -208,9 +214,8 @@ def cmd_eval(args) -> int:
     run_dir = target if (target / "config.yaml").exists() else None
     model_dir = run_dir / args.which if run_dir else target
     if not model_dir.exists():
-        print(f"netft: {model_dir} does not exist (a run dir with final/, or a model folder)",
-              file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"{model_dir} does not exist (a run dir with final/, or a "
+                                "model folder)")
     if args.suite:
         return cmd_eval_suite(args, run_dir, model_dir)
     # The run's own data and pack; a bare model folder gets the default data preset's.
@@ -263,9 +268,14 @@ def cmd_review_import(args) -> int:
 def cmd_interpolate(args) -> int:
     from pathlib import Path
 
+    from netft.errors import UsageError
     from netft.interpolate import interpolate
 
-    alphas = [float(a) for a in args.alphas.split(",")]
+    try:
+        alphas = [float(a) for a in args.alphas.split(",")]
+    except ValueError:
+        raise UsageError(f"--alphas {args.alphas}: give numbers separated by commas, "
+                         "e.g. 0,0.25,0.5") from None
     points = interpolate(Path(args.run), alphas, args.max_items)
     print(f"[netft] {len(points)} points in {Path(args.run) / 'interpolation.json'}")
     return 0
@@ -469,13 +479,9 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_plan)
 
     args = parser.parse_args(argv)
-    from netft.data.chat import DataError
+    from netft.errors import guard
 
-    try:
-        return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as e:  # includes post.PostError
-        print(f"netft: {e}", file=sys.stderr)
-        return 2
+    return guard("netft", args.func, args)  # a user error: `netft: error: ...`, exit 2
 
 
 if __name__ == "__main__":

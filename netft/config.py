@@ -1,8 +1,8 @@
 """The typed config schema and the checks that run before any model is loaded.
 
-Hydra composes `netft/conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
+Hydra composes `conf/` on top of `NetftConfig` (registered as `netft_schema`), so an unknown
 key or a value of the wrong type fails at composition, naming the key. Combinations that
-type-check but cannot work (qlora without CUDA, flash-attn on CPU, ...) are rejected by
+type-check but cannot work (qlora + zero3, flash-attn on CPU, ...) are rejected by
 `validate()`, again before anything heavy happens.
 """
 from __future__ import annotations
@@ -17,13 +17,18 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from netft.errors import NetftError
+
 ASSETS = Path(__file__).resolve().parent / "assets"
-# The shipped config groups live inside the package, so a wheel has them and they resolve from
-# any working directory; users add their own with --config-dir or hydra.searchpath.
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+# The config groups: conf/ at the top of the repository (a checkout, an editable install); a
+# wheel carries them as netft/conf (setup.py), so an installed netft finds them from any working
+# directory. Users add their own with --config-dir or hydra.searchpath.
+_PACKAGE = Path(__file__).resolve().parent
+CONF_DIR = next((d for d in (_PACKAGE / "conf", _PACKAGE.parent / "conf")
+                 if (d / "config.yaml").is_file()), _PACKAGE.parent / "conf")
 
 
-class ConfigError(ValueError):
+class ConfigError(NetftError, ValueError):
     """A config that cannot run. The message names the key and the fix."""
 
 

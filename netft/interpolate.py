@@ -18,6 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from netft.distributed import DistInfo
+from netft.errors import UsageError
 
 
 def interpolated_model(cfg, final_dir: Path, alpha: float, device: torch.device):
@@ -34,7 +35,7 @@ def interpolated_model(cfg, final_dir: Path, alpha: float, device: torch.device)
                     t.copy_((1 - alpha) * t + alpha * tuned[name].to(t.device))
         return base
     if getattr(cfg.method, "use_dora", False):
-        raise ValueError("interpolation of DoRA adapters is not linear in the adapter; "
+        raise UsageError("interpolation of DoRA adapters is not linear in the adapter; "
                          "use method=lora")
     from peft import PeftModel
 

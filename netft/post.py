@@ -15,10 +15,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from netft.errors import NetftError
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-class PostError(ValueError):
+class PostError(NetftError, ValueError):
     """A bad target or option; the message says what to pass instead."""
 
 

@@ -10,7 +10,6 @@ only rank 0 writes files / W&B. Every rank runs every line below.
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import json
 import math
@@ -19,7 +18,6 @@ import random
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 
 import hydra
@@ -30,9 +28,9 @@ from tqdm import tqdm
 from netft import checkpoint, distributed, domains, rundir
 from netft import resume as resume_check
 from netft.config import CONF_DIR as PACKAGE_CONF_DIR, ConfigError, to_plain, validate
-from netft.data.chat import DataError
 from netft.data.batching import plan_epoch, rank_share
 from netft.data.curation import read_sources
+from netft.errors import guard
 from netft.eval.general import general_accuracy
 from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
@@ -227,8 +225,11 @@ def preempted_exit_code(signum: int | None) -> int:
     return 128 + signum
 
 
-def preemption_flag() -> threading.Event:
-    """Set by SIGUSR1 (Slurm's --signal warning) or SIGTERM; checked at step boundaries."""
+@contextlib.contextmanager
+def preemption_signals():
+    """A flag set by SIGUSR1 (Slurm's --signal warning) or SIGTERM, checked at step boundaries.
+    The handlers installed before come back at exit: a process that runs netft in-process (a
+    test, a notebook) must not go on ignoring SIGTERM afterwards."""
     flag = threading.Event()
     flag.signum = None
 
@@ -236,9 +237,13 @@ def preemption_flag() -> threading.Event:
         flag.signum = signum
         flag.set()
 
-    for sig in (signal.SIGUSR1, signal.SIGTERM):
-        signal.signal(sig, handler)
-    return flag
+    # None: a handler not installed from Python, which cannot be put back; the default then.
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGUSR1, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)
 
 
 def check_resume(path: Path, cfg, fingerprint: dict) -> None:
@@ -316,10 +321,17 @@ _LOCK: list = [None]  # the run-dir lock this process holds (rank 0), released a
 
 
 def run(cfg: DictConfig) -> dict:
-    # ---------------------------------------------------------------- setup
+    """One run in this process; returns its summary."""
     # First thing: a SIGUSR1/SIGTERM during the (long) setup is remembered, not fatal; the
-    # first step boundary then checkpoints and exits. main() installs it even earlier.
-    stop = _STOP[0] or preemption_flag()
+    # first step boundary then checkpoints and exits. main() installs the handlers even earlier.
+    if _STOP[0] is not None:
+        return _run(cfg, _STOP[0])
+    with preemption_signals() as stop:
+        return _run(cfg, stop)
+
+
+def _run(cfg: DictConfig, stop: threading.Event) -> dict:
+    # ---------------------------------------------------------------- setup
     validate(cfg)  # impossible combinations fail here, before any model is loaded
     for name in cfg.eval.suites:  # an unknown suite fails now, not after training
         load_suite(name)
@@ -555,7 +567,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-CONF_DIR = str(PACKAGE_CONF_DIR)  # netft/conf (shipped in the wheel)
+CONF_DIR = str(PACKAGE_CONF_DIR)  # conf/ (in the wheel: netft/conf)
 
 
 def sweep_value(summary: dict, metric: str) -> float:
@@ -570,26 +582,6 @@ def sweep_value(summary: dict, metric: str) -> float:
         raise ConfigError(f"train.sweep_metric={metric!r} is not a number of this run; "
                           f"choose one of {', '.join(keys)}")
     return float(value)
-
-
-# Failures a user causes and fixes (config, data, model folder, environment, disk): one line
-# naming the key/file and the fix, exit 2. A traceback only with NETFT_DEBUG=1.
-USER_ERRORS = (ConfigError, DataError, FloatingPointError, checkpoint.CheckpointError)
-USER_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM)
-
-
-def user_error_line(e: BaseException) -> str | None:
-    """The one-line message for a user-caused failure, or None for a bug (keep traceback)."""
-    if isinstance(e, OSError) and not isinstance(e, USER_ERRORS):
-        if e.errno not in USER_OS_ERRNOS:
-            return None
-        where = f"{e.filename}: " if e.filename else ""
-        msg = f"{where}{e.strerror or e}"
-    elif isinstance(e, USER_ERRORS):
-        msg = str(e)
-    else:
-        return None
-    return "netft-train: error: " + " ".join(msg.split())
 
 
 def _remove_stray_hydra_dir(cfg: DictConfig) -> None:
@@ -615,28 +607,40 @@ def _remove_stray_hydra_dir(cfg: DictConfig) -> None:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     try:
-        # Returned to Hydra: sweepers (Optuna, Nevergrad, ...) minimise or maximise it.
-        return sweep_value(run(cfg), cfg.train.sweep_metric)
-    except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
-        line = user_error_line(e)
-        if line is None:
-            raise
-        if os.environ.get("NETFT_DEBUG") == "1":
-            traceback.print_exc()
-        # On a line of its own even when a progress bar was drawn last.
-        print("\n" + line, file=sys.stderr)
-        sys.exit(2)
+        # Returned to Hydra: sweepers (Optuna, Nevergrad, ...) minimise or maximise it. A user
+        # error exits 2 with one line here, in the job (a Slurm job has no main() around it).
+        return guard(PROG, lambda: sweep_value(run(cfg), cfg.train.sweep_metric))
     finally:
         rundir.release(_LOCK[0])
         _remove_stray_hydra_dir(cfg)
 
 
+PROG = "netft-train"
 _STOP: list = [None]  # the preemption flag, installed by main() before Hydra composes
 
 
 def main() -> None:
-    _STOP[0] = preemption_flag()
-    _hydra_main()
+    with preemption_signals() as stop:
+        _STOP[0] = stop
+        try:
+            _compose_and_run()
+        finally:
+            _STOP[0] = None
+
+
+def _compose_and_run() -> None:
+    # Hydra reports a composition error (method=lorra, a bad override) itself, over several
+    # lines, and exits 1; HYDRA_FULL_ERROR=1 makes it raise instead, so that the guard gives
+    # it netft's one line and exit 2 (Hydra's list of valid options kept in the line).
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        guard(PROG, _hydra_main)
+    finally:
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
 
 
 if __name__ == "__main__":

@@ -121,3 +121,32 @@ def test_netops_generator_reproduces_the_shipped_data(tmp_path):
     for name in ("train", "validation", "test"):
         assert (tmp_path / "split" / f"{name}.jsonl").read_bytes() == \
             (ROOT / "netft/assets/data/netops" / f"{name}.jsonl").read_bytes(), name
+
+
+def test_plain_name_on_pythonpath_is_a_pack(tmp_path, monkeypatch):
+    """docs/domains.md's my_pack.py, put on the path: data.domain_pack=my_pack loads it (a
+    plain name is tried in netft/domains/ first, then as a top-level module)."""
+    from netft import domains
+
+    doc = (ROOT / "docs" / "domains.md").read_text()
+    code = doc.split("# my_pack.py (anywhere on PYTHONPATH)\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_pack.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        pack = domains.load("my_pack")
+        row = {"id": "1", "messages": [{"role": "user", "content": "q"},
+                                       {"role": "assistant", "content": "Yes"}]}
+        result = domains.score(pack, pack.eval_rows([row]), ["yes"])
+        assert pack.name == "mine" and result["overall"]["accuracy"] == 1.0
+        assert domains.load("chat").name == "chat"  # a netft pack still wins its own name
+    finally:
+        sys.modules.pop("my_pack", None)
+
+
+def test_unknown_plain_name_lists_both_places():
+    from netft import domains
+    from netft.config import ConfigError
+
+    with pytest.raises(ConfigError, match="no module netft.domains.no_such_pack and no "
+                                          "module no_such_pack; .*PYTHONPATH"):
+        domains.load("no_such_pack")

@@ -23,12 +23,34 @@ ROOT = Path(__file__).resolve().parents[1]
 FAULT_ROWS: list[dict] = []
 
 
-def record(case: str, outcome: str, message: str, survived: str) -> None:
+def machine_free(message: str) -> str:
+    """The message without this machine's paths (docs/reliability.md is the same table on
+    every machine): pytest's tmp dirs -> <tmp>, the cache -> $NETFT_CACHE, the checkout -> ."""
     import re
 
     message = re.sub(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/\s]+", "<tmp>", message)
-    FAULT_ROWS.append({"case": case, "outcome": outcome, "message": message.strip()[:300],
-                       "survived": survived})
+    cache = os.environ.get("NETFT_CACHE")
+    if cache:
+        message = message.replace(str(Path(cache).expanduser()), "$NETFT_CACHE")
+    return message.replace(f"{ROOT}/", "").replace(str(ROOT), ".")
+
+
+def record(case: str, outcome: str, message: str, survived: str) -> None:
+    FAULT_ROWS.append({"case": case, "outcome": outcome,
+                       "message": machine_free(message).strip()[:300], "survived": survived})
+
+
+def test_reliability_table_names_no_machine_path(monkeypatch):
+    """The generated table carries no absolute path of the machine that wrote it."""
+    monkeypatch.setenv("NETFT_CACHE", "/srv/cache/netft")
+    assert machine_free(f"key (/srv/cache/netft/checkpoint.key) in {ROOT}/outputs/run, "
+                        "/tmp/pytest-of-ci/pytest-3/test_x0/run") == \
+        "key ($NETFT_CACHE/checkpoint.key) in outputs/run, <tmp>/run"
+    import re
+
+    text = (ROOT / "docs" / "reliability.md").read_text()
+    found = re.findall(r"(?<![\w.<$])/(?:work|home|root|srv|Users|tmp|var)/\S*", text)
+    assert not found, f"docs/reliability.md names paths of the machine that wrote it: {found}"
 
 
 # ---------------------------------------------------------------- a tiny fake engine
@@ -503,6 +525,7 @@ def loop_of(ckpt: Path) -> dict:
     return torch.load(ckpt / "trainer-rank0.pt", weights_only=True)["loop"]
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_path):
     """Issue 17 items 3 and 8: a max_steps stop is not an epoch end; a resume with another lr,
     micro-batch size or data file is refused with the differences; config.yaml history kept;
@@ -548,6 +571,7 @@ def test_resume_refuses_changed_config_and_continues_the_epoch(tmp_path, tiny_pa
     record("changed lr with train.resume_force=true", "resumed (exit 0)", "", "everything")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path):
     """Issue 17 item 2 end to end: lr=1e6 gives a finite loss and a NaN gradient norm; the run
     stops in one line, the checkpoint it names holds only finite values, and following the
@@ -574,6 +598,7 @@ def test_nan_run_names_only_a_finite_checkpoint_and_recovers(tmp_path, tiny_path
            "trained to max_steps; old metrics in metrics.prev-N.jsonl")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_path):
     """A checkpoint of an older netft (no manifest) is neither loaded nor silently skipped."""
     import subprocess
@@ -595,6 +620,7 @@ def test_checkpoint_without_manifest_is_reported_then_trusted(tmp_path, tiny_pat
            "everything")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_sigterm_during_evaluation_checkpoints_and_resumes_into_it(tmp_path, tiny_path):
     """Issue 17 item 11: a signal during a long evaluation is honoured before the evaluation
     ends; the epoch's steps are saved, and the resumed run starts with that evaluation
@@ -651,6 +677,7 @@ def test_sigterm_during_evaluation_checkpoints_and_resumes_into_it(tmp_path, tin
     assert steps == [1, 2, 3]  # nothing retrained
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     """Issue 17 items 7 and 11: a second run on a busy run dir stops naming host and pid;
     SIGTERM outside Slurm saves, exits non-zero; a SIGKILLed holder's lock is stale."""
@@ -663,8 +690,10 @@ def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SLURM_JOB_ID", None)
     # A constant schedule: the lr does not depend on max_steps, so the resumed run can be
-    # compared with a straight run of the same length.
-    sched = ["train.schedule=constant", "train.warmup_ratio=0"]
+    # compared with a straight run of the same length. 4 epochs (428 steps): the first run is
+    # still training when the SIGTERM comes, however long the second run took on a loaded
+    # machine (with 1 epoch it could finish its 107 steps first).
+    sched = ["train.schedule=constant", "train.warmup_ratio=0", "train.epochs=4"]
     first = subprocess.Popen(netft_train_cmd(*FAST, *sched, "train.max_steps=400",
                                              f"run_dir={run}"),
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -709,6 +738,7 @@ def test_two_runs_on_one_dir_and_sigterm_outside_slurm(tmp_path, tiny_path):
            "resumed from the newest checkpoint; final weights = an uninterrupted run's")
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_user_errors_are_one_line(tmp_path, tiny_path):
     """Issue 17 item 10: launch, read-only run dir, data and crafted-checkpoint errors are one
     line on stderr with exit 2 (a traceback only with NETFT_DEBUG=1)."""
@@ -792,6 +822,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+@pytest.mark.slow  # a whole run in a subprocess: `make test`, not test-fast
 def test_disk_full_on_a_real_small_disk(small_disk, tiny_path):
     """Issue 17 item 9 on a real full disk: the first save fails mid-write (one line naming the
     path, no .tmp left); with room for one checkpoint, the next save is refused before writing

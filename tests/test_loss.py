@@ -6,7 +6,7 @@ import torch
 
 from conftest import compose
 from netft.data.batching import collate, pack
-from netft.data.chat import IGNORE, Example, tokenize_chat
+from netft.data.chat import IGNORE, tokenize_chat
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model
 from netft.objectives.sft import forward_logits, token_losses

@@ -38,6 +38,7 @@ def counted_run(tmp_path, log_every: int):
     return rows, [b - a for a, b in zip(at[0], at[0][1:])]
 
 
+@pytest.mark.slow  # two whole runs in subprocesses: `make test`, not test-fast
 def test_log_every_logs_the_same_rows_with_fewer_collectives(tmp_path):
     every_step, per_step = counted_run(tmp_path, 1)
     every_3, per_step_3 = counted_run(tmp_path, 3)
@@ -97,6 +98,7 @@ def test_fused_optimizer_skips_a_nonfinite_step_on_the_device(tiny_path, monkeyp
     assert metrics.sync()[1] is None  # the window restarts after a sync
 
 
+@pytest.mark.slow  # whole runs in subprocesses: `make test`, not test-fast
 @pytest.mark.parametrize("log_every", [1, 4])
 def test_a_nan_step_stops_the_run_with_the_same_message(tmp_path, log_every):
     """lr=1e6 makes step 2's gradient norm NaN (step 1 is finite): the run stops at that step

@@ -1,6 +1,6 @@
 """A wheel built from the repo, installed in a fresh venv, trains from an unrelated directory
-with the configs it ships (netft/conf), and with a user's own config dir (a data preset of
-its own) added by --config-dir or hydra.searchpath."""
+with the configs it ships (the repository's conf/, carried as netft/conf), and with a user's
+own config dir (a data preset of its own) added by --config-dir or hydra.searchpath."""
 import json
 import os
 import shutil
@@ -22,10 +22,11 @@ def venv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a clean copy: an in-tree build/ could carry stale files into the wheel
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "netft", src / "netft",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("netft", "conf"):  # conf/ goes into the wheel as netft/conf (setup.py)
+        shutil.copytree(ROOT / name, src / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp / "dist"), str(src)], check=True, timeout=300)
     wheel = next((tmp / "dist").glob("netft-*.whl"))
@@ -47,6 +48,14 @@ def _env():
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["NETFT_CACHE"] = os.environ["NETFT_CACHE"]  # the tiny model is built once
     return env
+
+
+def test_checkout_reads_the_top_level_conf():
+    """One source of the config tree: conf/ beside netft/, none inside the package."""
+    from netft.config import CONF_DIR
+
+    assert CONF_DIR == ROOT / "conf" and (CONF_DIR / "config.yaml").is_file()
+    assert not (ROOT / "netft" / "conf").exists()
 
 
 @pytest.mark.slow

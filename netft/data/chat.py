@@ -5,11 +5,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from netft.errors import NetftError
+
 IGNORE = -100
 ROLES = ("system", "user", "assistant", "tool")  # tool: where the chat template has it
 
 
-class DataError(ValueError):
+class DataError(NetftError, ValueError):
     """Bad input data. The message names file:line and what to do."""
 
 

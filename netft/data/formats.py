@@ -162,7 +162,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 def is_hub_id(spec: str) -> bool:
     source, _ = split_spec(spec)
     return not Path(source).expanduser().exists() and bool(_HUB_ID.match(source)) \
-        and not Path(source).suffix in (".jsonl", ".json", ".txt", ".parquet")
+        and Path(source).suffix not in (".jsonl", ".json", ".txt", ".parquet")
 
 
 def source_exists(spec: str) -> bool:

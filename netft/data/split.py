@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from netft.errors import UsageError
+
 
 SPLITS = ("train", "validation", "test")
 
@@ -38,7 +40,7 @@ def assign(row: dict, test_frac: float, val_frac: float) -> str:
 
 def split_rows(rows: list[dict], test_frac: float = 0.12, val_frac: float = 0.08) -> dict:
     if not 0.0 < test_frac < 1.0 or not 0.0 <= val_frac < 1.0 - test_frac:
-        raise ValueError(f"test_frac={test_frac}, val_frac={val_frac}: need 0 < test < 1 and "
+        raise UsageError(f"test_frac={test_frac}, val_frac={val_frac}: need 0 < test < 1 and "
                          "val >= 0 with test + val < 1")
     out = {s: [] for s in SPLITS}
     for row in rows:

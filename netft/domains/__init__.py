@@ -5,7 +5,8 @@ it never imports a pack by name. A pack is a module exposing `DOMAIN = Domain(..
 picks it with `data.domain_pack` (set by the data preset), resolved by `load`:
 
     chat       netft.domains.chat (the default: any chat dataset, exact/overlap/abstention)
-    NAME       netft.domains.NAME (the network-engineering showcase, the small arith pack)
+    NAME       netft.domains.NAME (the network-engineering showcase, the small arith pack),
+               else a top-level module NAME (a user's my_pack.py on PYTHONPATH)
     my.module  any importable module with a DOMAIN (a user's own pack; see docs/domains.md)
 
 Plain functions in a frozen dataclass, no base class to inherit: a pack reuses the chat
@@ -56,23 +57,29 @@ class Domain:
     workers: int = 1
 
 
-def module_name(name: str) -> str:
-    """A short pack name lives in netft/domains/; a dotted name is any importable module."""
-    return name if "." in name else f"netft.domains.{name}"
+def module_names(name: str) -> list[str]:
+    """Where a pack name is looked for, in order: a short name in netft/domains/ first, then as
+    a top-level module (a my_pack.py on PYTHONPATH); a dotted name is any importable module."""
+    return [name] if "." in name else [f"netft.domains.{name}", name]
 
 
 def load(name: str) -> Domain:
     """The pack named by data.domain_pack (imported only now, so unused packs stay unloaded)."""
     from netft.config import ConfigError
 
-    mod = module_name(name)
-    try:
-        module = importlib.import_module(mod)
-    except ModuleNotFoundError as e:
-        if e.name and mod.startswith(e.name):  # the pack itself is missing, not its imports
-            raise ConfigError(f"data.domain_pack={name}: no module {mod}; use a pack in "
-                              "netft/domains or an importable module that defines DOMAIN") from e
-        raise
+    module = None
+    for mod in module_names(name):
+        try:
+            module = importlib.import_module(mod)
+            break
+        except ModuleNotFoundError as e:
+            if not (e.name == mod or mod.startswith(f"{e.name}.")):  # not the pack: its imports
+                raise
+    if module is None:
+        raise ConfigError(f"data.domain_pack={name}: no module "
+                          f"{' and no module '.join(module_names(name))}; use a pack in "
+                          "netft/domains or an importable module (on PYTHONPATH) that defines "
+                          "DOMAIN")
     domain = getattr(module, "DOMAIN", None)
     if not isinstance(domain, Domain):
         raise ConfigError(f"data.domain_pack={name}: {mod} defines no DOMAIN = Domain(...) "

@@ -17,6 +17,7 @@ import json
 import random
 from pathlib import Path
 
+from netft.data.chat import DataError
 from netft.domains import Domain, score
 from netft.domains.chat import prompt, reference
 
@@ -78,7 +79,7 @@ def _decode(raw: bytes, path: Path) -> str:
             return raw.decode(enc)
         except UnicodeDecodeError:
             continue
-    raise ValueError(f"{path}: cannot decode the sheet; save it as CSV UTF-8")
+    raise DataError(f"{path}: cannot decode the sheet; save it as CSV UTF-8")
 
 
 def export_review(rows: list[dict], predictions: list[str] | dict[str, str], out_dir,
@@ -168,7 +169,7 @@ def import_review(csv_path) -> dict:
         header = [_uncell(x) for x in next(reader, [])] or None
         missing = [c for c in ("id", "category", *REVIEW_COLUMNS[:2]) if c not in (header or [])]
         if missing:
-            raise ValueError(f"{path}:1: missing column(s) {', '.join(missing)}")
+            raise DataError(f"{path}:1: missing column(s) {', '.join(missing)}")
         col = {name: i for i, name in enumerate(header)}
         while True:
             line = reader.line_num + 1  # a record may span lines; report where it starts
@@ -188,13 +189,13 @@ def import_review(csv_path) -> dict:
             s = None
             if raw_score:
                 if not (raw_score.isdigit() and 1 <= int(raw_score) <= 5):
-                    raise ValueError(f"{path}:{line}: score_1_to_5 must be an integer 1-5, "
+                    raise DataError(f"{path}:{line}: score_1_to_5 must be an integer 1-5, "
                                      f"got {raw_score!r} (id {get('id')})")
                 s = int(raw_score)
             ok = None
             if raw_ok:
                 if raw_ok.lower() not in _YES | _NO:
-                    raise ValueError(f"{path}:{line}: correct_yes_no must be yes or no, "
+                    raise DataError(f"{path}:{line}: correct_yes_no must be yes or no, "
                                      f"got {raw_ok!r} (id {get('id')})")
                 ok = raw_ok.lower() in _YES
             d = per.setdefault(get("category"), {"scores": [], "correct": [], "n": [0]})

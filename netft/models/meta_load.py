@@ -28,7 +28,7 @@ import torch
 from netft import distributed
 from netft.config import ConfigError
 from netft.distributed import DistInfo
-from netft.models.load import apply_method, load_model, pick_attention, pick_dtype
+from netft.models.load import apply_method, pick_attention, pick_dtype
 from netft.models.precision import precision
 
 

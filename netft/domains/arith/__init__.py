@@ -1,6 +1,6 @@
 """A deliberately small domain pack: integer arithmetic with exact answers.
 
-It exists to prove the seam (netft/domains): a data preset (netft/conf/data/arith.yaml), a
+It exists to prove the seam (netft/domains): a data preset (conf/data/arith.yaml), a
 shipped chat data set (netft/assets/data/arith, made by build.py) and a scorer, with no
 code of the network-engineering pack involved. Per item:
   accuracy  the last integer in the answer equals meta.answer

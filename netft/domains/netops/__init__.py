@@ -6,7 +6,7 @@ BGP troubleshooting, refusals of made-up commands.
     generate.py   the dataset generator (content tables in content/*.json), render.py its
                   per-dialect renderers
 
-Selected by data.domain_pack=netops (netft/conf/data/netops.yaml sets it).
+Selected by data.domain_pack=netops (conf/data/netops.yaml sets it).
 """
 from __future__ import annotations
 
