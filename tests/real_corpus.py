@@ -18,7 +18,6 @@ import math
 import random
 import re
 import sys
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

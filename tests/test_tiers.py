@@ -15,6 +15,7 @@ STOPS_BEFORE_TRAINING = {
     "test_errors.py::test_netft_train_unknown_group_option_is_one_line",  # composition
     "test_own_data.py::test_cfg_job_resolve_prints_the_config",  # --cfg job
     "test_signals.py::test_a_failed_run_restores_the_handlers",  # validation
+    "test_netconfeval.py::test_cli_and_training_run_without_the_data_fail_before_loading_a_model",  # suite data check
 }
 
 
