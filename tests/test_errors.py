@@ -95,12 +95,14 @@ def _cases(tmp):
         "interpolate alphas": (["interpolate", missing, "--alphas", "a,b"], "--alphas a,b"),
         "report": (["report", missing], "no runs"),
         "plan": (["plan", "method=lorra"], "Available options in 'method'"),
+        "suite import": (["suite", "import", "netconfeval", missing, "--out", str(tmp / "d")],
+                         "not a folder"),
     }
 
 
 CASES = ["build-tiny", "data check", "data split", "data split fractions", "data convert",
          "merge", "export", "chat", "eval", "review import", "interpolate", "interpolate alphas",
-         "report", "plan"]
+         "report", "plan", "suite import"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -138,7 +140,7 @@ def test_cases_cover_every_subcommand(tmp_path, monkeypatch):
         return set().union(*(commands(p, f"{prefix}{name} ")
                              for name, p in subs[0].choices.items()))
 
-    covered = {" ".join(argv[:2]) if argv[0] in ("data", "review") else argv[0]
+    covered = {" ".join(argv[:2]) if argv[0] in ("data", "review", "suite") else argv[0]
                for argv, _ in _cases(tmp_path).values()}
     assert set(_cases(tmp_path)) == set(CASES)
     assert commands(built[0]) <= covered, commands(built[0]) - covered
