@@ -208,7 +208,7 @@ def cmd_eval(args) -> int:
     from netft.distributed import DistInfo
     from netft.eval.generate import generate_answers
     from netft.eval.review import export_review
-    from netft.train import save_eval
+    from netft.eval.epoch import save_eval
 
     target = Path(args.target)
     run_dir = target if (target / "config.yaml").exists() else None

@@ -114,3 +114,19 @@ def agreed(cfg, run_dir: Path, info) -> Path | None:
     if answer[1] is not None:
         raise ConfigError(answer[1])
     return Path(answer[0]) if answer[0] is not None else None
+
+
+def check(path: Path, cfg, fingerprint: dict) -> None:
+    """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
+    (it would skip or repeat rows, or silently keep the old lr), unless forced."""
+    from netft.checkpoint import read_manifest
+    from netft.config import ConfigError
+
+    saved = read_manifest(path).get("run", {})
+    diffs = differences(saved, fingerprint)
+    if diffs and not cfg.train.resume_force:
+        raise ConfigError(
+            f"resuming {path} with a different config: {'; '.join(diffs)}. Restore those "
+            "settings, start a new run_dir (or train.resume=never), or set "
+            "train.resume_force=true to continue anyway (optimizer state and data position "
+            "come from the checkpoint)")

@@ -194,6 +194,17 @@ def parameter_share(model) -> dict:
             "placements": sorted(kinds)}
 
 
+def share_line(model, info: DistInfo, meta_load: bool) -> str:
+    """This rank's share of the parameters and its setup memory, one log line."""
+    from netft.perf import peak_rss_gb, rss_now_gb
+
+    share = parameter_share(model)
+    return (f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
+            f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
+            f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if meta_load else 'full load'}"
+            "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()))
+
+
 def before_model_load(cfg, info: DistInfo) -> None:
     """What a backend must set up before from_pretrained (ZeRO-3: load into partitions)."""
     if cfg.parallel.name == "zero3":
