@@ -178,7 +178,7 @@ def cmd_suite_import(args) -> int:
     """Build a suite's external data set from the user's own copy of the benchmark."""
     from pathlib import Path
 
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
     from netft.data.external import ENV, roots
     from netft.eval.suites import load
 

@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from netft.errors import NetftError
+from netft.errors import ConfigError  # noqa: F401  (re-exported: netft.config.ConfigError)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The config groups: conf/ at the top of the repository (a checkout, an editable install); a
@@ -26,10 +26,6 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 _PACKAGE = Path(__file__).resolve().parent
 CONF_DIR = next((d for d in (_PACKAGE / "conf", _PACKAGE.parent / "conf")
                  if (d / "config.yaml").is_file()), _PACKAGE.parent / "conf")
-
-
-class ConfigError(NetftError, ValueError):
-    """A config that cannot run. The message names the key and the fix."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from netft.config import ConfigError
+from netft.errors import ConfigError
 
 
 def sweep_value(summary: dict, metric: str) -> float:

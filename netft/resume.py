@@ -70,7 +70,7 @@ def find(cfg, run_dir: Path) -> Path | None:
     """The checkpoint train.resume names (auto: the newest complete one), from this process's
     view of the file system; ConfigError when it cannot be used."""
     from netft import checkpoint
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     if cfg.train.resume == "never":
         return None
@@ -98,7 +98,7 @@ def agreed(cfg, run_dir: Path, info) -> Path | None:
     different listings, and ranks that resume from different steps issue mismatched
     collectives and hang. Rank 0 has just repaired the directory; its choice (or its error)
     is broadcast."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     answer: list = [None, None]
     if info.is_main:
@@ -120,7 +120,7 @@ def check(path: Path, cfg, fingerprint: dict) -> None:
     """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
     (it would skip or repeat rows, or silently keep the old lr), unless forced."""
     from netft.checkpoint import read_manifest
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     saved = read_manifest(path).get("run", {})
     diffs = differences(saved, fingerprint)

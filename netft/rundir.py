@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from netft.config import ConfigError
+from netft.errors import ConfigError
 
 LOCK = ".netft.lock"
 

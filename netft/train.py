@@ -31,7 +31,8 @@ from netft.eval.generate import Interrupted
 from netft.eval.suites import load as load_suite, run_configured
 from netft.export import save_final
 from netft.hydra_job import composition_errors_raised, remove_stray_hydra_dir, sweep_value
-from netft.models.load import count_params, load_for_training, resolve_path
+from netft.models.checked import load_for_training
+from netft.models.load import count_params, resolve_path
 from netft.models.meta_load import use_meta_load
 from netft.objectives.accumulate import forward_backward
 from netft.objectives.tasks import attach_reference, build_task

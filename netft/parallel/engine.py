@@ -11,45 +11,13 @@ DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
 from netft.distributed import DistInfo
+from netft.parallel.base import Engine, NonFiniteGradError  # noqa: F401  (re-exported)
 from netft.optim import make_optimizer, make_scheduler
-
-
-@dataclass
-class Engine:
-    name: str
-    module: torch.nn.Module  # call forward on this
-    model: torch.nn.Module  # the HF / PEFT model inside (config, generate, save_pretrained)
-    optimizer: Any
-    scheduler: Any
-    backward: Callable[[torch.Tensor], None]
-    # clip, optimizer + scheduler step, zero grads -> grad norm (a tensor: not read on the host)
-    step: Callable[[], Any]
-    no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
-    # Consolidated weights, complete on rank 0; trainable_only=True may leave out frozen
-    # weights (an adapter export need not gather the whole base onto rank 0).
-    full_state_dict: Callable[..., dict]
-    save_state: Callable[[Path], None]  # sharded training state; every rank calls it
-    load_state: Callable[[Path], None]
-    # Context in which a model built from a config is whole, not partitioned (ZeRO-3
-    # otherwise partitions every model transformers builds while its engine is active).
-    whole_model_init: Callable[[], Any] = contextlib.nullcontext
-    # model.dtype: what final/ is written in (float32 masters are cast back to it).
-    export_dtype: torch.dtype | None = None
-
-
-class NonFiniteGradError(FloatingPointError):
-    """The gradient norm of a step is NaN/inf; raised before the optimizer update."""
-
-    def __init__(self, norm: float):
-        super().__init__(f"gradient norm is {norm}")
-        self.norm = norm
 
 
 def _state_options(model):

@@ -63,7 +63,7 @@ def before_model_load(cfg, info: DistInfo) -> None:
 def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
     import deepspeed
 
-    from netft.parallel.engine import Engine
+    from netft.parallel.base import Engine
 
     if cfg.parallel.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -85,7 +85,7 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
         if not math.isfinite(norm):
             # DeepSpeed (0.19) already skipped this update on an invalid norm ("overflow");
             # stop here rather than train on with skipped steps and a finite-looking loss.
-            from netft.parallel.engine import NonFiniteGradError
+            from netft.parallel.base import NonFiniteGradError
 
             raise NonFiniteGradError(norm)
         return norm
