@@ -345,6 +345,10 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
             raise ConfigError(
                 "method=qlora with parallel=zero3 is not supported: 4-bit weights cannot be "
                 "partitioned by ZeRO-3. Use parallel=fsdp2 (or ddp/single).")
+    from netft.parallel.engine import unsupported  # what the chosen backend cannot do
+
+    if (problem := unsupported(cfg)) is not None:
+        raise ConfigError(problem)
     if cfg.model.attn_implementation == "flash_attention_2":
         if not cuda:
             raise ConfigError(

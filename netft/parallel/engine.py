@@ -162,6 +162,17 @@ def parameter_share(model) -> dict:
             "placements": sorted(kinds)}
 
 
+def unsupported(cfg) -> str | None:
+    """A setting the configured backend would silently ignore, as validation's message."""
+    if cfg.train.compile and cfg.parallel.name == "zero3":
+        # build_zero3_engine hands the model to DeepSpeed uncompiled; refusing beats a run
+        # that looks compiled and is not.
+        return ("train.compile=true with parallel=zero3 is not supported: the DeepSpeed "
+                "engine runs the model uncompiled. Use parallel=fsdp2 (which compiles each "
+                "decoder layer) or set train.compile=false.")
+    return None
+
+
 def share_line(model, info: DistInfo, meta_load: bool) -> str:
     """This rank's share of the parameters and its setup memory, one log line."""
     from netft.perf import peak_rss_gb, rss_now_gb
