@@ -29,7 +29,7 @@ from netft.eval.epoch import (build_probes, domain_eval_rows, evaluate, log_reco
 from netft.eval.forgetting import forgetting, should_stop
 from netft.eval.generate import Interrupted
 from netft.eval.suites import load as load_suite, run_configured
-from netft.export import save_final
+from netft.final_weights import save_final
 from netft.hydra_job import composition_errors_raised, remove_stray_hydra_dir, sweep_value
 from netft.models.checked import load_for_training
 from netft.models.load import count_params, resolve_path
