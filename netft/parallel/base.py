@@ -39,3 +39,14 @@ class NonFiniteGradError(FloatingPointError):
     def __init__(self, norm: float):
         super().__init__(f"gradient norm is {norm}")
         self.norm = norm
+
+
+def activation_checkpointing(model, cfg) -> None:
+    """parallel.activation_checkpointing, set up the same way for every backend (it was two
+    copies that had drifted: ZeRO-3's lacked enable_input_require_grads). Non-reentrant, so
+    frozen inputs (LoRA's embeddings) still get gradients through the recomputed layers."""
+    if not cfg.parallel.activation_checkpointing:
+        return
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()

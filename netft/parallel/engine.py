@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo
-from netft.parallel.base import Engine, NonFiniteGradError  # noqa: F401  (re-exported)
+from netft.parallel.base import (Engine, NonFiniteGradError,  # noqa: F401  (re-exported)
+                                 activation_checkpointing)
 from netft.optim import make_optimizer, make_scheduler
 
 
@@ -38,10 +39,7 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
 
     name = cfg.parallel.name
     prec = precision(cfg, info.device)
-    if cfg.parallel.activation_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
+    activation_checkpointing(model, cfg)
     if name == "fsdp2":
         from netft.parallel.fsdp import shard_model
 
