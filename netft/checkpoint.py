@@ -2,7 +2,7 @@
 
     <run_dir>/checkpoints/step-00000120/
         state/                 model + optimizer shards (torch DCP, or DeepSpeed's own format)
-        trainer-rank<r>.pt     loop position, scheduler, RNG states (one file per rank)
+        trainer-rank<r>.pt     train state (netft/state.py), scheduler, RNG states (per rank)
         MANIFEST.json          every file above with its size and sha256, the run's geometry,
                                data fingerprint and optimizer settings, and an HMAC signature
         COMPLETE               written last: a directory without it is ignored
@@ -35,6 +35,7 @@ from torch.distributed.checkpoint.api import CheckpointException
 
 from netft.distributed import DistInfo, all_reduce_sum, barrier
 from netft.errors import NetftError, guard
+from netft.state import TrainState
 
 PREFIX = "step-"
 MANIFEST = "MANIFEST.json"
@@ -279,15 +280,15 @@ def _local_nonfinite(engine) -> int:
     return bad
 
 
-def save(engine, run_dir: Path, loop_state: dict, info: DistInfo, keep: int,
+def save(engine, run_dir: Path, state: TrainState, info: DistInfo, keep: int,
          run: dict | None = None) -> Path:
     # Never write a checkpoint holding NaN/inf weights: a later error would call it "good".
     bad = all_reduce_sum(_local_nonfinite(engine), info)
     if bad:
         raise FloatingPointError(
-            f"{int(bad):,} parameter values are NaN/inf at step {loop_state['step']}; not "
+            f"{int(bad):,} parameter values are NaN/inf at step {state.step}; not "
             "saving them. Lower train.lr or train.max_grad_norm, or check the data")
-    step = loop_state["step"]
+    step = state.step
     root = checkpoints_dir(run_dir)
     final = root / f"{PREFIX}{step:08d}"
     tmp = root / f".tmp-{PREFIX}{step:08d}"
@@ -304,7 +305,7 @@ def save(engine, run_dir: Path, loop_state: dict, info: DistInfo, keep: int,
     _agree(problem, info)
     try:
         engine.save_state(tmp / "state")
-        torch.save({"loop": loop_state, "scheduler": engine.scheduler.state_dict(),
+        torch.save({"loop": state.state_dict(), "scheduler": engine.scheduler.state_dict(),
                     "rng": {"python": random.getstate(), "torch": torch.get_rng_state(),
                             "cuda": torch.cuda.get_rng_state_all()
                             if torch.cuda.is_available() else []}},
@@ -384,8 +385,8 @@ def verify_all_ranks(path: Path, info: DistInfo) -> dict:
     return manifest if manifest is not None else read_manifest(path)
 
 
-def load(engine, path: Path, info: DistInfo) -> dict:
-    """Restore model/optimizer/scheduler/RNG in place; returns the saved loop state."""
+def load(engine, path: Path, info: DistInfo) -> TrainState:
+    """Restore model/optimizer/scheduler/RNG in place; returns the saved train state."""
     path = Path(path)
     verify_all_ranks(path, info)  # before any unpickling
     rank_file = path / f"trainer-rank{info.rank}.pt"
@@ -393,14 +394,16 @@ def load(engine, path: Path, info: DistInfo) -> dict:
     if have < info.world or not rank_file.exists():
         raise CheckpointError(f"{path} was written by a job with a different number of ranks "
                               f"(no {rank_file.name}); resume with the same world size")
-    engine.load_state(path / "state")
     saved = torch.load(rank_file, weights_only=True)
+    state = TrainState()
+    state.load_state_dict(saved["loop"], where=str(path))  # refused before any state changes
+    engine.load_state(path / "state")
     engine.scheduler.load_state_dict(saved["scheduler"])
     random.setstate(saved["rng"]["python"])
     torch.set_rng_state(saved["rng"]["torch"])
     if saved["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-    return saved["loop"]
+    return state
 
 
 def main(argv=None) -> int:

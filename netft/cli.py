@@ -178,7 +178,7 @@ def cmd_suite_import(args) -> int:
     """Build a suite's external data set from the user's own copy of the benchmark."""
     from pathlib import Path
 
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
     from netft.data.external import ENV, roots
     from netft.eval.suites import load
 
@@ -208,7 +208,7 @@ def cmd_eval(args) -> int:
     from netft.distributed import DistInfo
     from netft.eval.generate import generate_answers
     from netft.eval.review import export_review
-    from netft.train import save_eval
+    from netft.eval.epoch import save_eval
 
     target = Path(args.target)
     run_dir = target if (target / "config.yaml").exists() else None

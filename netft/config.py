@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from netft.errors import NetftError
+from netft.errors import ConfigError  # noqa: F401  (re-exported: netft.config.ConfigError)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The config groups: conf/ at the top of the repository (a checkout, an editable install); a
@@ -26,10 +26,6 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 _PACKAGE = Path(__file__).resolve().parent
 CONF_DIR = next((d for d in (_PACKAGE / "conf", _PACKAGE.parent / "conf")
                  if (d / "config.yaml").is_file()), _PACKAGE.parent / "conf")
-
-
-class ConfigError(NetftError, ValueError):
-    """A config that cannot run. The message names the key and the fix."""
 
 
 @dataclass
@@ -78,7 +74,7 @@ class ParallelConfig:
     # the meta device and receive their shards (netft/models/meta_load.py). false = every rank
     # loads the whole model first (the old path; kept for comparisons).
     meta_load: bool = True
-    # fsdp2 full fine-tunes export final/ file by file from the shards (netft/export.py); one
+    # fsdp2 full fine-tunes export final/ file by file from the shards (netft/final_weights.py); one
     # file's worth of tensors is the most any rank holds beyond its shards.
     export_shard_mb: int = 512
     # Backend of the process group: auto = nccl on CUDA, gloo on CPU.
@@ -349,6 +345,10 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
             raise ConfigError(
                 "method=qlora with parallel=zero3 is not supported: 4-bit weights cannot be "
                 "partitioned by ZeRO-3. Use parallel=fsdp2 (or ddp/single).")
+    from netft.parallel.engine import unsupported  # what the chosen backend cannot do
+
+    if (problem := unsupported(cfg)) is not None:
+        raise ConfigError(problem)
     if cfg.model.attn_implementation == "flash_attention_2":
         if not cuda:
             raise ConfigError(

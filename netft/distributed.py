@@ -79,7 +79,7 @@ def master_addr(env=os.environ) -> str:
         return host
     n = nodes(env)
     if n > 1:
-        from netft.config import ConfigError
+        from netft.errors import ConfigError
 
         nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
         why = (f"`scontrol show hostnames {nodelist}` gave no host here" if nodelist else
@@ -123,7 +123,7 @@ def setup(backend: str = "auto", timeout_minutes: int = 30) -> DistInfo:
     rank, world, local_rank = env_ranks()
     problem = gpu_problem()
     if problem and os.environ.get(GPU_STANDIN) != "1":
-        from netft.config import ConfigError
+        from netft.errors import ConfigError
 
         raise ConfigError(problem)
     if problem and rank == 0:

@@ -26,6 +26,11 @@ class UsageError(NetftError, ValueError):
     """A command-line argument that cannot work (`netft ...`); the message names it."""
 
 
+class ConfigError(NetftError, ValueError):
+    """A config that cannot run. The message names the key and the fix. (Defined here, not in
+    netft.config, so that a module raising it does not import the config schema: no cycle.)"""
+
+
 # OS errors a user fixes (a full disk, permissions, a read-only or missing path) rather than
 # netft's bugs. FileNotFoundError counts whatever its errno: netft raises it with a message
 # only (e.g. `netft report` on a folder without runs).

@@ -54,7 +54,7 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
     from netft.models.load import load_tokenizer, resolve_path
     from netft.objectives.tasks import build_task
     from netft.parallel.engine import build_torch_engine
-    from netft.train import domain_eval_rows, evaluate
+    from netft.eval.epoch import domain_eval_rows, evaluate
 
     run_dir = Path(run_dir)
     cfg = OmegaConf.load(run_dir / "config.yaml")

@@ -30,3 +30,14 @@ def make_scheduler(optimizer, train_cfg, total_steps: int):
     warmup = math.ceil(train_cfg.warmup_ratio * total_steps)
     return get_scheduler(name[train_cfg.schedule], optimizer, num_warmup_steps=warmup,
                          num_training_steps=max(total_steps, 1))
+
+
+def warmup_warning(train_cfg, total_steps: int) -> str | None:
+    """All steps are warm-up: the schedule's first step runs at lr 0, so a 1-step run would
+    save the base model unchanged."""
+    if not 0 < total_steps <= math.ceil(train_cfg.warmup_ratio * total_steps):
+        return None
+    return (f"all {total_steps} optimizer step(s) are warm-up (train.warmup_ratio="
+            f"{train_cfg.warmup_ratio}) and the first runs at lr 0"
+            f"{' -- final/ will equal the base model' if total_steps == 1 else ''}; raise "
+            "train.max_steps or set train.warmup_ratio=0")

@@ -169,21 +169,21 @@ def plot_frontier(pts: list, front: list, budget: float, chosen,
     colours = {}
     for p in pts:
         c = colours.setdefault(p.label, f"C{len(colours) % 10}")
-        err = lambda d: ([[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]]  # noqa: E731
-                         if d.get("lo") is not None else None)
-        ax.errorbar(p.forgetting["mean"], p.learning["mean"], xerr=err(p.forgetting),
+        err = lambda d: ([[d.mean - d.lo], [d.hi - d.mean]]  # noqa: E731
+                         if d.lo is not None else None)
+        ax.errorbar(p.forgetting.mean, p.learning.mean, xerr=err(p.forgetting),
                     yerr=err(p.learning), fmt="o" if p.alpha is None else "s", color=c,
                     mfc=c if p.alpha is None else "white", ms=6, capsize=2, alpha=0.85,
                     label=p.label if p.label not in ax.get_legend_handles_labels()[1] else None)
         ax.annotate(f"e{p.epoch}" if p.alpha is None else f"a{p.alpha:g}",
-                    (p.forgetting["mean"], p.learning["mean"]), textcoords="offset points",
+                    (p.forgetting.mean, p.learning.mean), textcoords="offset points",
                     xytext=(4, 4), fontsize=7)
     if front:
-        ax.plot([p.forgetting["mean"] for p in front], [p.learning["mean"] for p in front],
+        ax.plot([p.forgetting.mean for p in front], [p.learning.mean for p in front],
                 "k--", lw=1, label="Pareto frontier")
     ax.axvline(budget, color="red", lw=1, ls=":", label=f"budget +{budget:g}%")
     if chosen is not None:
-        ax.plot(chosen.forgetting["mean"], chosen.learning["mean"], "*", ms=18, mfc="none",
+        ax.plot(chosen.forgetting.mean, chosen.learning.mean, "*", ms=18, mfc="none",
                 mec="red", label=f"recommended: {chosen.name}")
     ax.set_xlabel("forgetting: general perplexity rise over the base (%)")
     ax.set_ylabel(LEARNING_AXIS[learning])
@@ -237,7 +237,7 @@ def _suite_cell(members: list[Run], suite: str, key: str) -> str:
         cell = fmt_ci(final[0][key], final[0].get(f"{key}_ci"), 100)
     else:
         m = mean_ci([o[key] for o in final])
-        cell = fmt_ci(m["mean"], (m["lo"], m["hi"]), 100) + f" ({m['n']} seeds)"
+        cell = fmt_ci(m.mean, (m.lo, m.hi), 100) + f" ({m.n} seeds)"
     base = [o[key] for o in got("base") if o.get(key) is not None]
     return cell + (f" (base {fmt_ci(sum(base) / len(base), None, 100)})" if base else "")
 
@@ -294,10 +294,9 @@ def _point_ci(point, what: str, digits: int) -> str:
     if point is None:
         return "-"
     d = getattr(point, what)
-    ci = (d["lo"], d["hi"]) if d.get("lo") is not None else None
-    src = {"seeds": f" ({d['n']} seeds)", "bootstrap": " (eval bootstrap)",
-           "seeds x items": f" ({d['n']} seeds x items)"}.get(d.get("source"), "")
-    return fmt_ci(d["mean"], ci, digits=digits) + src
+    src = {"seeds": f" ({d.n} seeds)", "bootstrap": " (eval bootstrap)",
+           "seeds x items": f" ({d.n} seeds x items)"}.get(d.source, "")
+    return fmt_ci(d.mean, d.ci, digits=digits) + src
 
 
 def gain_statements(best_points: list) -> list[str]:
@@ -306,12 +305,12 @@ def gain_statements(best_points: list) -> list[str]:
 
     out = []
     for p in best_points:
-        if p is None or p.learning.get("lo") is None:
+        if p is None or p.learning.lo is None:
             continue
         d = p.learning
-        where = ("above zero: a real gain" if d["lo"] > 0 else
-                 "below zero: a real loss" if d["hi"] < 0 else "within noise of zero")
-        out.append(f"Domain score gain of {p.name}: {fmt_ci(d['mean'], (d['lo'], d['hi']))} "
+        where = ("above zero: a real gain" if d.lo > 0 else
+                 "below zero: a real loss" if d.hi < 0 else "within noise of zero")
+        out.append(f"Domain score gain of {p.name}: {fmt_ci(d.mean, d.ci)} "
                    f"points, {where}.")
     return out
 

@@ -70,7 +70,7 @@ def find(cfg, run_dir: Path) -> Path | None:
     """The checkpoint train.resume names (auto: the newest complete one), from this process's
     view of the file system; ConfigError when it cannot be used."""
     from netft import checkpoint
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     if cfg.train.resume == "never":
         return None
@@ -98,7 +98,7 @@ def agreed(cfg, run_dir: Path, info) -> Path | None:
     different listings, and ranks that resume from different steps issue mismatched
     collectives and hang. Rank 0 has just repaired the directory; its choice (or its error)
     is broadcast."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     answer: list = [None, None]
     if info.is_main:
@@ -114,3 +114,19 @@ def agreed(cfg, run_dir: Path, info) -> Path | None:
     if answer[1] is not None:
         raise ConfigError(answer[1])
     return Path(answer[0]) if answer[0] is not None else None
+
+
+def check(path: Path, cfg, fingerprint: dict) -> None:
+    """Refuse a resume whose geometry, data or optimizer settings differ from the checkpoint's
+    (it would skip or repeat rows, or silently keep the old lr), unless forced."""
+    from netft.checkpoint import read_manifest
+    from netft.errors import ConfigError
+
+    saved = read_manifest(path).get("run", {})
+    diffs = differences(saved, fingerprint)
+    if diffs and not cfg.train.resume_force:
+        raise ConfigError(
+            f"resuming {path} with a different config: {'; '.join(diffs)}. Restore those "
+            "settings, start a new run_dir (or train.resume=never), or set "
+            "train.resume_force=true to continue anyway (optimizer state and data position "
+            "come from the checkpoint)")

@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from netft.config import ConfigError
+from netft.errors import ConfigError
 
 LOCK = ".netft.lock"
 
@@ -95,3 +95,32 @@ def write_config(run_dir: Path, text: str) -> None:
     tmp = run_dir / "config.yaml.tmp"
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+_HELD: list = []  # the run-dir lock this process holds (rank 0), released at any exit
+
+
+def release_held() -> None:
+    while _HELD:
+        release(_HELD.pop())
+
+
+def claim(run_dir: Path, config_yaml: str, info, say) -> None:
+    """Rank 0 prepares and locks the run dir (release_held() gives it back), repairs what a
+    kill mid-save left in its checkpoints and writes config.yaml. Every rank stops when rank
+    0 cannot own the run dir (no rank waits in a collective)."""
+    from netft import checkpoint, distributed
+
+    problem = None
+    if info.is_main:
+        try:
+            prepare(run_dir)
+            lock = acquire(run_dir)
+            _HELD.append(lock)
+            for line in checkpoint.repair(run_dir):  # what a kill mid-save left behind
+                say(f"[netft] checkpoints: {line}")
+            write_config(run_dir, config_yaml)
+        except ConfigError as e:
+            problem = e
+    if distributed.all_reduce_sum(1.0 if problem else 0.0, info):
+        raise problem or ConfigError("rank 0 could not set up run_dir (see its error)")

@@ -18,6 +18,7 @@ the last sync (per-step host timings mean nothing while the host runs ahead of t
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -101,3 +102,22 @@ class StepMetrics:
         self._tokens, self._t0 = 0, time.perf_counter()
         self._bad = None
         return row, bad
+
+
+def diverged(bad: dict, epoch: int, cfg, run_dir) -> FloatingPointError:
+    """The error for the first step whose loss or gradient norm was NaN/inf."""
+    loss, norm = bad["loss"], bad["grad_norm"]
+    what = (f"loss is {loss}" if not math.isfinite(loss) else
+            f"the gradient norm is {norm} (loss {loss:.4f})")
+    # Every saved checkpoint passed a finite-parameter check, so this one is good.
+    from netft.checkpoint import latest
+
+    good = latest(run_dir)
+    return FloatingPointError(
+        f"{what} at step {bad['step']} (epoch {epoch + 1}); lower train.lr (now "
+        f"{cfg.train.lr}) or train.max_grad_norm, or check the data. "
+        + (f"The newest checkpoint (all values finite, but possibly already "
+           f"diverging) is {good}. Rerun with a lower train.lr and "
+           "train.resume=never to start over, or train.resume=<an earlier "
+           "checkpoint> train.resume_force=true." if good else
+           "No checkpoint was saved yet; rerun with a lower train.lr."))

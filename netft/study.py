@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netft.eval.stats import crossed_bootstrap_ci, fmt_ci, mean_ci, overlap
+from netft.eval.stats import Interval, crossed_bootstrap_ci, fmt_ci, mean_ci, overlap
 
 
 @dataclass
@@ -30,8 +30,8 @@ class Point:
     label: str
     epoch: int | None
     alpha: float | None
-    learning: dict  # {"mean", "lo", "hi", "n"}
-    forgetting: dict
+    learning: Interval
+    forgetting: Interval
     kl: float | None = None
 
     @property
@@ -65,14 +65,14 @@ def forgetting_of(history, record):
     return 100 * (v / b - 1), ([100 * (c / b - 1) for c in ci] if ci else None)
 
 
-def _pool(values: list, intervals: list) -> dict:
+def _pool(values: list, intervals: list) -> Interval:
     """Seeds -> t interval; a single run -> its own bootstrap interval (if any)."""
     out = mean_ci(values)
-    if out["n"] == 1 and intervals and intervals[0]:
-        out["lo"], out["hi"] = intervals[0]
-        out["source"] = "bootstrap"
-    elif out["n"] > 1:
-        out["source"] = "seeds"
+    if out.n == 1 and intervals and intervals[0]:
+        out.lo, out.hi = intervals[0]
+        out.source = "bootstrap"
+    elif out.n > 1:
+        out.source = "seeds"
     return out
 
 
@@ -92,7 +92,7 @@ def points(groups: dict[str, list], metric: str = "val_drop") -> list[Point]:
                      r.path / "interpolation" / f"alpha-{a:g}" / "eval" / "epoch-0")
                     for r in runs if any(p["alpha"] == a for p in r.interpolation)]
             out.append(_point(label, None, a, recs, metric, base_scores))
-    return [p for p in out if p.learning["mean"] is not None and p.forgetting["mean"] is not None]
+    return [p for p in out if p.learning.mean is not None and p.forgetting.mean is not None]
 
 
 def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
@@ -102,12 +102,12 @@ def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
     learning = _pool([v for v, _ in learn], [c for _, c in learn])
     forgetting = _pool([v for v, _ in forget], [c for _, c in forget])
     pairs = [(r.path / "eval" / "epoch-0", d) for r, _, d in recs]
-    if metric == "domain_gain" and learning["mean"] is not None:
+    if metric == "domain_gain" and learning.mean is not None:
         from netft import domains  # seeds of one configuration share its pack
 
         _crossed(learning, pairs, "predictions.jsonl",
                  _domain_gain(domains.configured(recs[0][0].config), base_scores))
-    if forgetting["mean"] is not None:
+    if forgetting.mean is not None:
         _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
     return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
 
@@ -147,7 +147,7 @@ def _ppl_rise(base: list, cur: list, base_key: str):
     return stat
 
 
-def _crossed(summary: dict, pairs: list[tuple[Path, Path]], filename: str, make_stat) -> None:
+def _crossed(summary: Interval, pairs: list[tuple[Path, Path]], filename: str, make_stat) -> None:
     """Replace summary's interval by the crossed seeds x items bootstrap of the paired change
     (base dir, current dir per seed), when every seed kept the per-item file; the items are
     those all runs share (matched by id), so every seed is compared on the same questions."""
@@ -164,9 +164,9 @@ def _crossed(summary: dict, pairs: list[tuple[Path, Path]], filename: str, make_
     ci = crossed_bootstrap_ci(len(ids), stats, n_boot=N_BOOT)
     if ci:
         everything = np.arange(len(ids))  # the estimate on exactly the items the interval used
-        summary["mean"] = sum(st(everything) for st in stats) / len(stats)
-        summary["lo"], summary["hi"] = ci
-        summary["source"] = "seeds x items"
+        summary.mean = sum(st(everything) for st in stats) / len(stats)
+        summary.lo, summary.hi = ci
+        summary.source = "seeds x items"
 
 
 N_BOOT = 1000
@@ -175,32 +175,28 @@ N_BOOT = 1000
 def frontier(pts: list[Point]) -> list[Point]:
     """The Pareto set: no other point forgets less and learns more. Sorted by forgetting."""
     best, out = float("-inf"), []
-    for p in sorted(pts, key=lambda p: (p.forgetting["mean"], -p.learning["mean"])):
-        if p.learning["mean"] > best:
+    for p in sorted(pts, key=lambda p: (p.forgetting.mean, -p.learning.mean)):
+        if p.learning.mean > best:
             out.append(p)
-            best = p.learning["mean"]
+            best = p.learning.mean
     return out
 
 
 def recommend(pts: list[Point], budget: float) -> tuple[Point | None, str]:
     """The point that learned most with mean forgetting within `budget` percent."""
-    ok = [p for p in pts if p.forgetting["mean"] <= budget and (p.epoch or p.alpha)]
+    ok = [p for p in pts if p.forgetting.mean <= budget and (p.epoch or p.alpha)]
     if not ok:
         return None, (f"No trained point stays within a forgetting budget of +{budget:g}% "
                       "general perplexity; try weight interpolation (netft interpolate), "
                       "more general-data replay, or a smaller learning rate.")
-    p = max(ok, key=lambda p: p.learning["mean"])
+    p = max(ok, key=lambda p: p.learning.mean)
     caveat = ""
-    if p.forgetting.get("hi") is not None and p.forgetting["hi"] > budget:
-        caveat = (f" (its interval reaches +{p.forgetting['hi']:.1f}%, past the budget: "
+    if p.forgetting.hi is not None and p.forgetting.hi > budget:
+        caveat = (f" (its interval reaches +{p.forgetting.hi:.1f}%, past the budget: "
                   "within noise of it)")
     return p, (f"Within a forgetting budget of +{budget:g}% general perplexity, "
-               f"{p.name} learned most: learning {fmt_ci(p.learning['mean'], _ci(p.learning), digits=2)}, "
-               f"forgetting {fmt_ci(p.forgetting['mean'], _ci(p.forgetting))}%{caveat}.")
-
-
-def _ci(d: dict):
-    return (d["lo"], d["hi"]) if d.get("lo") is not None else None
+               f"{p.name} learned most: learning {fmt_ci(p.learning.mean, p.learning.ci, digits=2)}, "
+               f"forgetting {fmt_ci(p.forgetting.mean, p.forgetting.ci)}%{caveat}.")
 
 
 def noise_statements(best: dict[str, Point]) -> list[str]:
@@ -211,11 +207,11 @@ def noise_statements(best: dict[str, Point]) -> list[str]:
         for b in labels[i + 1:]:
             pa, pb = best[a], best[b]
             for what, ka in (("learning", "learning"), ("forgetting", "forgetting")):
-                same = overlap(_ci(getattr(pa, ka)), _ci(getattr(pb, ka)))
+                same = overlap(getattr(pa, ka).ci, getattr(pb, ka).ci)
                 verdict = ("within noise" if same else "different" if same is False
                            else "no interval (one seed, no bootstrap)")
-                out.append(f"{a} vs {b}, {what}: {getattr(pa, ka)['mean']:.2f} vs "
-                           f"{getattr(pb, ka)['mean']:.2f} -> {verdict}")
+                out.append(f"{a} vs {b}, {what}: {getattr(pa, ka).mean:.2f} vs "
+                           f"{getattr(pb, ka).mean:.2f} -> {verdict}")
     return out
 
 
@@ -224,7 +220,7 @@ def kl_correlation(pts: list[Point]) -> tuple[float | None, int]:
     interpolated points (epoch 0 excluded: it is (0, 0) by construction)."""
     import numpy as np
 
-    xy = [(p.kl, p.forgetting["mean"]) for p in pts if p.kl is not None and (p.epoch or p.alpha)]
+    xy = [(p.kl, p.forgetting.mean) for p in pts if p.kl is not None and (p.epoch or p.alpha)]
     if len(xy) < 3:
         return None, len(xy)
     x, y = np.array(xy).T

@@ -35,6 +35,7 @@ def test_wrong_type_fails_naming_key():
 
 @pytest.mark.parametrize("overrides,needle", [
     (["method=qlora", "parallel=zero3"], "method=qlora with parallel=zero3"),
+    (["train.compile=true", "parallel=zero3"], "train.compile=true with parallel=zero3"),
     (["model.attn_implementation=flash_attention_2"], "model.attn_implementation"),
     (["parallel.backend=nccl"], "parallel.backend=nccl"),
     (["train.micro_batch_size=0"], "train.micro_batch_size"),

@@ -131,3 +131,20 @@ def test_lm_eval_on_sharded_weights_matches_single_process(tmp_path, parallel, t
     b = json.loads((multi / "summary.json").read_text())["history"][0]
     assert 0.0 <= a["general_acc"] <= 1.0 and "netft_general_cloze" in a
     assert b["general_acc"] == pytest.approx(a["general_acc"], abs=1e-9)
+
+
+@pytest.mark.parametrize("parallel", ["zero3", "fsdp2"])
+def test_activation_checkpointing_changes_no_loss(tmp_path, parallel, tiny_path):
+    """Issue 24 item 3: activation checkpointing is set up in one place (parallel/base.py) for
+    every backend; recomputing the layers in the backward gives the same training losses."""
+    losses = {}
+    for ac in ("false", "true"):
+        run_dir = tmp_path / f"ac-{ac}"
+        run_ok(torchrun_cmd(2, *COMMON, "method=lora", f"parallel={parallel}",
+                            "train.grad_accum=2", "eval.val_before_training=false",
+                            "eval.val_every_epoch=false", "eval.keep_best=false",
+                            f"parallel.activation_checkpointing={ac}", f"run_dir={run_dir}"),
+               timeout=300)
+        losses[ac] = train_losses(run_dir)
+    assert len(losses["true"]) == 4
+    assert losses["true"] == pytest.approx(losses["false"], abs=1e-5)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT, netft_train_cmd
-from netft import wandb_offline
+import wandb_offline  # tests/wandb_offline.py: reads W&B offline run files
 
 pytestmark = pytest.mark.slow
 

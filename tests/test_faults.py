@@ -92,7 +92,9 @@ class FakeEngine:
 
 
 def loop(step):
-    return {"step": step, "epoch": 0, "step_in_epoch": step, "tokens": step, "history": []}
+    from netft.state import TrainState
+
+    return TrainState(step=step, epoch=0, step_in_epoch=step, tokens=step)
 
 
 def _kill_at(n_events: int, files: tuple[str, ...]):
@@ -207,8 +209,8 @@ def _kill_everywhere(tmp_path, make, engine_kind, n_offsets):
         eng = make(0.0)
         try:
             state = checkpoint.load(eng, newest, DistInfo())
-            expect = {2: (2.0,), 4: (4.0, 4.5), 6: (6.0,)}[state["step"]]
-            assert state["step"] >= 4 and eng.value() in expect, (state["step"], eng.value())
+            expect = {2: (2.0,), 4: (4.0, 4.5), 6: (6.0,)}[state.step]
+            assert state.step >= 4 and eng.value() in expect, (state.step, eng.value())
         except Exception as e:  # noqa: BLE001 - the test reports every offset that fails
             failures.append(f"offset {n}/{total}: {newest}: {type(e).__name__}: {e}"[:300])
     record(f"SIGKILL inside checkpoint saves incl. a re-save of an existing step "

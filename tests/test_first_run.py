@@ -329,7 +329,7 @@ def _fsdp2_accumulate(info, tiny: str, every: bool):
 
     from netft.models.load import apply_method, load_model
     from netft.parallel.engine import build_torch_engine
-    from netft.train import forward_backward
+    from netft.objectives.accumulate import forward_backward
 
     calls = [0]
     real = group_mod.foreach_reduce

@@ -8,7 +8,7 @@ from conftest import compose
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model
 from netft.parallel.engine import build_torch_engine
-from netft.train import forward_backward
+from netft.objectives.accumulate import forward_backward
 from test_loss import examples
 
 

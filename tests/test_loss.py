@@ -11,7 +11,7 @@ from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model
 from netft.objectives.sft import forward_logits, token_losses
 from netft.parallel.engine import build_torch_engine
-from netft.train import forward_backward
+from netft.objectives.accumulate import forward_backward
 
 
 def examples(tok, n=7, seed=0):

@@ -247,7 +247,7 @@ def test_wandb_disabled_writes_nothing_and_offline_prints_sync(tmp_path, monkeyp
 
 def test_sweep_value():
     from netft.config import ConfigError
-    from netft.train import sweep_value
+    from netft.hydra_job import sweep_value
 
     summary = {"final_val_loss": 1.5, "final_train_loss": 2.0,
                "history": [{"val_loss": 1.5, "general_ppl": 30.0}]}
@@ -268,7 +268,7 @@ def test_version(capsys):
 
 def test_smoke_run_caps_domain_eval():
     from conftest import compose
-    from netft.train import SMOKE_EVAL_ITEMS, domain_eval_rows
+    from netft.eval.epoch import SMOKE_EVAL_ITEMS, domain_eval_rows
 
     assert len(domain_eval_rows(compose(["train.max_steps=3"]))) == SMOKE_EVAL_ITEMS
     assert len(domain_eval_rows(compose(["train.max_steps=3", "eval.domain_max_items=5"]))) == 5

@@ -98,7 +98,7 @@ def test_seeds_pool_into_intervals_noise_is_called_and_budget_picks_a_point(tmp_
     assert rows["full"]["seeds"] == 3 and rows["lora r=8"]["seeds"] == 3
     expect = mean_ci([3.0, 3.2, 2.8])
     assert rows["full"]["learning [95% CI]"] == \
-        f"{expect['mean']:.2f} [{expect['lo']:.2f}, {expect['hi']:.2f}] (3 seeds)"
+        f"{expect.mean:.2f} [{expect.lo:.2f}, {expect.hi:.2f}] (3 seeds)"
     noise = "\n".join(out["noise"])
     assert "full vs lora r=8, forgetting: 300.00 vs 20.00 -> different" in noise
     assert "full vs lora r=8, learning: 3.00 vs 1.00 -> different" in noise
@@ -106,7 +106,7 @@ def test_seeds_pool_into_intervals_noise_is_called_and_budget_picks_a_point(tmp_
     assert out["recommended"].name == "full alpha=0.5"
     assert "full alpha=0.5 learned most" in out["verdict"]
     assert [p.name for p in out["frontier"]][:2] == ["full epoch 0", "full alpha=0.5"] or \
-        out["frontier"][0].forgetting["mean"] == 0.0
+        out["frontier"][0].forgetting.mean == 0.0
 
 
 def test_per_item_results_give_a_crossed_seed_by_item_interval(tmp_path):

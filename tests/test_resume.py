@@ -14,6 +14,7 @@ from netft import checkpoint
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, load_model
 from netft.parallel.engine import build_torch_engine
+from netft.state import StateError, TrainState
 
 COMMON = ["model=tiny", "train.epochs=2", "train.max_steps=24", "train.micro_batch_size=1",
           "train.grad_accum=2", "train.lr=1e-3", "logger=none", "eval.domain=false",
@@ -87,8 +88,8 @@ def test_kill_during_save_leaves_previous_checkpoint_loadable(tmp_path, tiny_pat
                          cfg.method)
     engine = build_torch_engine(model, cfg, DistInfo(), total_steps=10)
     info = DistInfo()
-    good = checkpoint.save(engine, tmp_path, {"step": 2, "epoch": 0, "step_in_epoch": 2,
-                                              "tokens": 10, "history": []}, info, keep=2)
+    good = checkpoint.save(engine, tmp_path, TrainState(step=2, step_in_epoch=2, tokens=10),
+                           info, keep=2)
     saved = {k: v.clone() for k, v in engine.model.state_dict().items()}
 
     real_save = engine.save_state
@@ -103,11 +104,50 @@ def test_kill_during_save_leaves_previous_checkpoint_loadable(tmp_path, tiny_pat
         for p in engine.model.parameters():
             p.add_(1.0)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save(engine, tmp_path, {"step": 4, "epoch": 0, "step_in_epoch": 4,
-                                           "tokens": 20, "history": []}, info, keep=2)
+        checkpoint.save(engine, tmp_path, TrainState(step=4, step_in_epoch=4, tokens=20),
+                        info, keep=2)
     assert checkpoint.latest(tmp_path) == good
     engine.save_state = real_save
-    loop = checkpoint.load(engine, good, info)
-    assert loop["step"] == 2
+    assert checkpoint.load(engine, good, info).step == 2
     for k, v in engine.model.state_dict().items():
         torch.testing.assert_close(v, saved[k])
+
+
+# What netft wrote as a checkpoint's "loop" before TrainState (issue 24): an untyped dict.
+OLD_LOOP = {"step": 5, "epoch": 1, "tokens": 321, "step_in_epoch": 2,
+            "history": [{"epoch": 0, "step": 0, "val_loss": 2.5}]}
+
+
+class OldLoop:
+    """Makes checkpoint.save write exactly the old layout ({"loop": <that dict>, ...})."""
+    step = OLD_LOOP["step"]
+
+    def state_dict(self):
+        return dict(OLD_LOOP)
+
+
+def test_checkpoint_of_the_old_layout_resumes_exactly(tmp_path, tiny_path):
+    cfg = compose(["run_dir=/tmp/x", "method=lora"])
+    model = apply_method(load_model(str(tiny_path), cfg.model, cfg.method, torch.device("cpu")),
+                         cfg.method)
+    engine = build_torch_engine(model, cfg, DistInfo(), total_steps=10)
+    saved = checkpoint.save(engine, tmp_path, OldLoop(), DistInfo(), keep=2)
+    assert "version" not in torch.load(saved / "trainer-rank0.pt", weights_only=True)["loop"]
+    state = checkpoint.load(engine, saved, DistInfo())
+    assert (state.step, state.epoch, state.step_in_epoch, state.tokens) == (5, 1, 2, 321)
+    assert state.history == OLD_LOOP["history"]
+    # Saved again it is the same dict plus its version: nothing of the old state is lost.
+    assert state.state_dict() == {**OLD_LOOP, "version": 2}
+
+
+def test_train_state_round_trip_and_refusals():
+    state = TrainState(step=7, epoch=2, step_in_epoch=3, tokens=99,
+                       history=[{"epoch": 1, "step": 4, "val_loss": 1.0},
+                                {"epoch": 2, "step": 7, "val_loss": 0.5}])
+    again = TrainState()
+    again.load_state_dict(state.state_dict())
+    assert again == TrainState(**{**state.__dict__, "loss": None}) and again.best == 2
+    with pytest.raises(StateError, match=r"ckpt: its train state is version 9.*train.resume=never"):
+        TrainState().load_state_dict({**state.state_dict(), "version": 9}, where="ckpt")
+    with pytest.raises(StateError, match="missing step_in_epoch"):
+        TrainState().load_state_dict({k: v for k, v in OLD_LOOP.items() if k != "step_in_epoch"})

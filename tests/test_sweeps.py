@@ -15,7 +15,7 @@ import yaml
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from conftest import ROOT, compose
-from netft import wandb_offline
+import wandb_offline  # tests/wandb_offline.py: reads W&B offline run files
 from netft.config import validate
 
 SWEEPS = sorted((ROOT / "launch" / "sweeps").glob("*.yaml"))

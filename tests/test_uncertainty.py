@@ -8,7 +8,7 @@ import torch
 
 from netft.distributed import DistInfo
 from netft.eval.probes import base_distribution, general_windows, kl_from_base, window_nll
-from netft.eval.stats import (bootstrap_ci, crossed_bootstrap_ci, mean_ci, overlap,
+from netft.eval.stats import (Interval, bootstrap_ci, crossed_bootstrap_ci, mean_ci, overlap,
                               perplexity_ci)
 
 
@@ -86,9 +86,10 @@ def test_paired_change_cancels_the_shared_item_difficulty():
 
 def test_seed_interval_and_overlap():
     ci = mean_ci([1.0, 2.0, 3.0])
-    assert ci["mean"] == 2.0 and ci["n"] == 3
-    assert ci["hi"] - 2.0 == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-3)  # t(0.975, 2)
-    assert mean_ci([5.0]) == {"mean": 5.0, "lo": None, "hi": None, "n": 1}
+    assert ci.mean == 2.0 and ci.n == 3
+    assert ci.hi - 2.0 == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-3)  # t(0.975, 2)
+    assert mean_ci([5.0]).to_json() == {"mean": 5.0, "lo": None, "hi": None, "n": 1}
+    assert Interval.from_json(ci.to_json()) == ci and mean_ci([5.0]).ci is None
     assert overlap((0, 1), (0.5, 2)) is True and overlap((0, 1), (1.5, 2)) is False
     assert overlap((0, 1), None) is None
 

@@ -69,7 +69,7 @@ def recording_save(engine, run_dir, loop_state, info, *args, **kwargs):
                "state_dtypes": states,
                "model_dtypes": sorted({str(p.dtype) for p in engine.model.parameters()}),
                "compute_dtypes": sorted(computed),
-               "step": loop_state["step"]}
+               "step": loop_state.step}
         Path(f"{os.environ['PROBE_OUT']}.{info.rank}").write_text(json.dumps(out))
     return _save(engine, run_dir, loop_state, info, *args, **kwargs)
 

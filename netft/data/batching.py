@@ -202,3 +202,19 @@ def varlen_batch(examples: list[Example]) -> dict:
         "max_length_q": max(lengths), "max_length_k": max(lengths),
         "n_tokens": len(ids),
     }
+
+
+def cfg_plan(cfg, world: int, lengths: list[int], epoch: int, packing: bool,
+             shuffle: bool = True, micro: int | None = None, accum: int | None = None):
+    """plan_epoch with a run's settings (train.seed, micro-batch size, grad_accum, max_length)."""
+    return plan_epoch(lengths, epoch=epoch, seed=cfg.train.seed, world=world,
+                      micro_batch_size=micro or cfg.train.micro_batch_size,
+                      grad_accum=accum or cfg.train.grad_accum, max_length=cfg.train.max_length,
+                      packing=packing, shuffle=shuffle)
+
+
+def run_plans(cfg, world: int, lengths: list[int], packing: bool) -> tuple[list, int]:
+    """Every epoch's plan, and the optimizer steps the run takes (capped by train.max_steps)."""
+    plans = [cfg_plan(cfg, world, lengths, epoch, packing) for epoch in range(cfg.train.epochs)]
+    total = sum(map(len, plans))
+    return plans, min(total, cfg.train.max_steps) if cfg.train.max_steps > 0 else total

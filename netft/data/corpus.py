@@ -5,10 +5,10 @@ vocabulary. Owned here, by the data side; the tiny-model builder is one of its r
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
-from netft.config import ASSETS
 
-CORPUS = ASSETS / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "assets" / "corpus"  # netft/assets
 FILES = ("general_train.txt.gz", "networking.txt.gz", "general_heldout.txt")
 
 

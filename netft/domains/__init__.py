@@ -65,7 +65,7 @@ def module_names(name: str) -> list[str]:
 
 def load(name: str) -> Domain:
     """The pack named by data.domain_pack (imported only now, so unused packs stay unloaded)."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     module = None
     for mod in module_names(name):

@@ -8,6 +8,7 @@ resampling the items (or text windows) with the run's own aggregation handles bo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -73,19 +74,41 @@ def crossed_bootstrap_ci(n_items: int, per_seed: Sequence[Callable[[np.ndarray],
     return float(lo), float(hi)
 
 
-def mean_ci(values: Sequence[float], level: float = LEVEL) -> dict:
-    """Mean over seeds with a Student-t interval: {"mean", "lo", "hi", "n"}; with one seed the
-    interval is absent (None), never a fake zero-width one."""
+@dataclass
+class Interval:
+    """A mean with its 95% interval; lo/hi are None where there is none (one seed and no
+    bootstrap), never a fake zero-width one. JSON: {"mean", "lo", "hi", "n"[, "source"]}."""
+    mean: float | None
+    lo: float | None = None
+    hi: float | None = None
+    n: int = 0
+    source: str | None = None  # where lo/hi came from: "seeds", "bootstrap", "seeds x items"
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return (self.lo, self.hi) if self.lo is not None else None
+
+    def to_json(self) -> dict:
+        out = {"mean": self.mean, "lo": self.lo, "hi": self.hi, "n": self.n}
+        return {**out, "source": self.source} if self.source else out
+
+    @classmethod
+    def from_json(cls, d: dict) -> Interval:
+        return cls(d["mean"], d.get("lo"), d.get("hi"), d.get("n", 0), d.get("source"))
+
+
+def mean_ci(values: Sequence[float], level: float = LEVEL) -> Interval:
+    """Mean over seeds with a Student-t interval; with one seed the interval is absent."""
     xs = [float(v) for v in values if v is not None and math.isfinite(v)]
     if not xs:
-        return {"mean": None, "lo": None, "hi": None, "n": 0}
+        return Interval(None)
     m = sum(xs) / len(xs)
     if len(xs) < 2:
-        return {"mean": m, "lo": None, "hi": None, "n": 1}
+        return Interval(m, n=1)
     from scipy.stats import t
 
     half = t.ppf(1 - (1 - level) / 2, len(xs) - 1) * float(np.std(xs, ddof=1)) / math.sqrt(len(xs))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": len(xs)}
+    return Interval(m, m - half, m + half, len(xs))
 
 
 def overlap(a: tuple | None, b: tuple | None) -> bool | None:

@@ -56,7 +56,7 @@ class Suite:
 
 def load(name: str, check: bool = True) -> Suite:
     """The suite `name`; with check, also what it needs to run (Suite.check)."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     if "." in name:
         module = name
@@ -99,7 +99,7 @@ def run_suite(model, tokenizer, suite: Suite, info: DistInfo, out_dir: Path | No
     max_new_tokens 0: up to the suite's max_length, as the benchmark."""
     mode = mode or suite.modes[0]
     if mode not in suite.modes:
-        from netft.config import ConfigError
+        from netft.errors import ConfigError
 
         raise ConfigError(f"suite {suite.name}: mode {mode!r} is not one of {suite.modes}")
     attempts = suite.attempts if attempts is None else max(1, attempts)

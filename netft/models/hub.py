@@ -46,7 +46,7 @@ def _size_gb(path: str) -> float:
 
 def download(model_cfg, info: DistInfo) -> str:
     """The local snapshot folder of hub id model.name_or_path, on every rank (collective)."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     name = str(model_cfg.name_or_path)
     path, problem = None, ""

@@ -91,7 +91,7 @@ def load_tokenizer(path: str, model_cfg):
     if template:
         tok.chat_template = read_chat_template(template)
     if not tok.chat_template:
-        from netft.config import ConfigError  # one line from netft-train, not a traceback
+        from netft.errors import ConfigError  # one line from netft-train, not a traceback
 
         raise ConfigError(f"tokenizer at {path} has no chat template; netft trains on chat rows. "
                          "Use an instruct model or supply one: model.chat_template=<template "
@@ -105,7 +105,7 @@ def read_chat_template(value: str) -> str:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
-        from netft.config import ConfigError
+        from netft.errors import ConfigError
 
         raise ConfigError(f"model.chat_template={value!r}: no such file, and not a template "
                          "(a Jinja template contains {% ... %} or {{ ... }})")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from netft import distributed
-from netft.config import ConfigError
+from netft.errors import ConfigError
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, pick_attention, pick_dtype
 from netft.models.precision import precision

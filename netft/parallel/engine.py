@@ -11,45 +11,14 @@ DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
 from netft.distributed import DistInfo
+from netft.parallel.base import (Engine, NonFiniteGradError,  # noqa: F401  (re-exported)
+                                 activation_checkpointing)
 from netft.optim import make_optimizer, make_scheduler
-
-
-@dataclass
-class Engine:
-    name: str
-    module: torch.nn.Module  # call forward on this
-    model: torch.nn.Module  # the HF / PEFT model inside (config, generate, save_pretrained)
-    optimizer: Any
-    scheduler: Any
-    backward: Callable[[torch.Tensor], None]
-    # clip, optimizer + scheduler step, zero grads -> grad norm (a tensor: not read on the host)
-    step: Callable[[], Any]
-    no_sync: Callable[[], Any]  # context for micro-batches that should skip the grad all-reduce
-    # Consolidated weights, complete on rank 0; trainable_only=True may leave out frozen
-    # weights (an adapter export need not gather the whole base onto rank 0).
-    full_state_dict: Callable[..., dict]
-    save_state: Callable[[Path], None]  # sharded training state; every rank calls it
-    load_state: Callable[[Path], None]
-    # Context in which a model built from a config is whole, not partitioned (ZeRO-3
-    # otherwise partitions every model transformers builds while its engine is active).
-    whole_model_init: Callable[[], Any] = contextlib.nullcontext
-    # model.dtype: what final/ is written in (float32 masters are cast back to it).
-    export_dtype: torch.dtype | None = None
-
-
-class NonFiniteGradError(FloatingPointError):
-    """The gradient norm of a step is NaN/inf; raised before the optimizer update."""
-
-    def __init__(self, norm: float):
-        super().__init__(f"gradient norm is {norm}")
-        self.norm = norm
 
 
 def _state_options(model):
@@ -70,10 +39,7 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
 
     name = cfg.parallel.name
     prec = precision(cfg, info.device)
-    if cfg.parallel.activation_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
+    activation_checkpointing(model, cfg)
     if name == "fsdp2":
         from netft.parallel.fsdp import shard_model
 
@@ -192,6 +158,28 @@ def parameter_share(model) -> dict:
             kinds.add("replicated")
     return {"local": local, "full": full, "fraction": local / max(full, 1),
             "placements": sorted(kinds)}
+
+
+def unsupported(cfg) -> str | None:
+    """A setting the configured backend would silently ignore, as validation's message."""
+    if cfg.train.compile and cfg.parallel.name == "zero3":
+        # build_zero3_engine hands the model to DeepSpeed uncompiled; refusing beats a run
+        # that looks compiled and is not.
+        return ("train.compile=true with parallel=zero3 is not supported: the DeepSpeed "
+                "engine runs the model uncompiled. Use parallel=fsdp2 (which compiles each "
+                "decoder layer) or set train.compile=false.")
+    return None
+
+
+def share_line(model, info: DistInfo, meta_load: bool) -> str:
+    """This rank's share of the parameters and its setup memory, one log line."""
+    from netft.perf import peak_rss_gb, rss_now_gb
+
+    share = parameter_share(model)
+    return (f"[netft] rank {info.rank} holds {share['local']:,} of {share['full']:,} parameter "
+            f"elements ({share['fraction']:.1%}; {', '.join(share['placements'])}); setup peak "
+            f"RSS {peak_rss_gb():.3f} GiB ({'meta load' if meta_load else 'full load'}"
+            "; now anon {:.3f} + file {:.3f} GiB)".format(*rss_now_gb()))
 
 
 def before_model_load(cfg, info: DistInfo) -> None:

@@ -63,10 +63,9 @@ def before_model_load(cfg, info: DistInfo) -> None:
 def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
     import deepspeed
 
-    from netft.parallel.engine import Engine
+    from netft.parallel.base import Engine, activation_checkpointing
 
-    if cfg.parallel.activation_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    activation_checkpointing(model, cfg)
     optimizer = make_optimizer(model, cfg.train)
     # The schedule must wrap DeepSpeed's optimizer (its param groups), hence a factory.
     ds, ds_opt, _, scheduler = deepspeed.initialize(
@@ -85,7 +84,7 @@ def build_zero3_engine(model, cfg, info: DistInfo, total_steps: int):
         if not math.isfinite(norm):
             # DeepSpeed (0.19) already skipped this update on an invalid norm ("overflow");
             # stop here rather than train on with skipped steps and a finite-looking loss.
-            from netft.parallel.engine import NonFiniteGradError
+            from netft.parallel.base import NonFiniteGradError
 
             raise NonFiniteGradError(norm)
         return norm

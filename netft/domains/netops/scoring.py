@@ -639,7 +639,7 @@ def format_table(result: dict) -> str:
 
 def preflight(rows: list[dict]) -> None:
     """FRR's vtysh checks the config categories only; rows without them need nothing."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
     from netft.domains.netops.verifiers import have_vtysh
 
     if any(r.get("category") in CONFIG_CATS for r in rows) and not have_vtysh():

@@ -160,8 +160,8 @@ def _summarise(cells: dict, value, seed: int) -> tuple[dict, dict]:
         t = mean_ci(per_run)
         groups = [[cells[key][r]] for r in runs if cells[key].get(r)]
         boot = nested_bootstrap_ci(groups, lambda _s, xs: value(xs), seed=seed)
-        per_cell[f"{key[0]}@{key[1]}"] = {"value": t["mean"], "ci": boot,
-                                          "runs_ci": [t["lo"], t["hi"]], "runs": t["n"],
+        per_cell[f"{key[0]}@{key[1]}"] = {"value": t.mean, "ci": boot,
+                                          "runs_ci": [t.lo, t.hi], "runs": t.n,
                                           "items": sum(len(v) for v in cells[key].values())}
     run_values = []
     for r in runs:
@@ -169,7 +169,7 @@ def _summarise(cells: dict, value, seed: int) -> tuple[dict, dict]:
         run_values.append(sum(vals) / len(vals))
     t = mean_ci(run_values)
     groups = [[cells[k].get(r, []) for k in keys] for r in runs]
-    overall = {"value": t["mean"], "runs_ci": [t["lo"], t["hi"]], "runs": t["n"],
+    overall = {"value": t.mean, "runs_ci": [t.lo, t.hi], "runs": t.n,
                "ci": nested_bootstrap_ci(groups, lambda _s, xs: value(xs), seed=seed),
                "items": sum(len(g) for row in groups for g in row)}
     return per_cell, overall

@@ -66,7 +66,7 @@ CONFLICT_MIXES = ("loadbalancing,reachability,waypoint",)  # run_benchmark.sh: 1
 def data_dir() -> Path:
     """The data set's folder; a ConfigError (one line: where netft looked, how to build it)
     when it is missing or incomplete."""
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
     from netft.data.external import find, missing_message
 
     root = find(NAME)
@@ -80,7 +80,7 @@ def data_dir() -> Path:
 
 
 def _incomplete(root: Path, name: str, what: str):
-    from netft.config import ConfigError
+    from netft.errors import ConfigError
 
     return ConfigError(f"external data set {NAME!r}: {root / name} lacks {what} (built by an "
                        f"older netft?); re-run the import: {HOW}")

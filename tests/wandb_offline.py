@@ -1,8 +1,7 @@
 """Read the history rows back out of an offline W&B run file (`run-<id>.wandb`).
 
-Why by hand: wandb 0.31 moved its writer to a Go core and ships no Python reader for offline
-files, yet tests must prove what was logged, and `netft report` reads runs that were never
-synced. The format is LevelDB's log format (32 KiB blocks; records split into FULL / FIRST /
+Test-only (tests/test_e2e_single.py, tests/test_sweeps.py): wandb 0.31 moved its writer to a
+Go core and ships no Python reader for offline files, yet tests must prove what was logged. The format is LevelDB's log format (32 KiB blocks; records split into FULL / FIRST /
 MIDDLE / LAST chunks behind a 7-byte header) after a 7-byte ":W&B" file header; each record is
 a `wandb_internal_pb2.Record` protobuf, which wandb does ship.
 """
