@@ -61,9 +61,24 @@ OSPF = {
                     "rapid-runs": V("int:1-10"), MORE: True},
     "overload": {"timeout": V("int:60-1800")},
 }
+# BGP Monitoring Protocol (RFC 7854), globally under routing-options and per group/peer.
+BMP_MONITOR = {"enable": {}, "disable": {}}
+BMP_ROUTE_MONITORING = {"pre-policy": {OPEN: True}, "post-policy": {OPEN: True},
+                        "loc-rib": {OPEN: True}, "none": {}}
+BMP_COMMON = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING,
+              "connection-mode": {"active": {}, "passive": {}},
+              "station-address": V("ip46"), "station-port": V("int:1-65535"),
+              "local-address": V("ip46"), "local-port": V("int:1-65535"),
+              "hold-down": V(U32, {"flaps": V(U32, {"period": V(U32)})}),
+              "initiation-message": V("text"), "statistics-timeout": V(U32),
+              "priority": {"high": {}, "medium": {}, "low": {}}, "routing-instance": V("word")}
+BMP = {**BMP_COMMON, "station": V("name", BMP_COMMON)}
+BGP_BMP = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING}
 FAMILIES = {
     **{f: {"unicast": {"prefix-limit": {"maximum": V(U32), "teardown": {}},
-                       "loops": V("int:1-10"), END: True},
+                       "loops": V("int:1-10"), "no-install": {}, "extended-nexthop": {},
+                       "extended-nexthop-tunnel": {}, "local-ipv4-address": V("ipv4"),
+                       END: True},
            "multicast": {}, "labeled-unicast": {}, "flow": {}, "any": {}, MORE: True}
        for f in ("inet", "inet6", "inet-vpn", "inet6-vpn", "l2vpn", "route-target",
                  "inet-mvpn", "inet6-mvpn")},
@@ -86,7 +101,7 @@ BGP_PEER = {
     "out-delay": V("int:0-65535"), "tcp-mss": V("int:1-4096"), "keep": {"all": {}, "none": {}},
     "damping": {}, "no-advertise-peer-as": {}, "accept-remote-nexthop": {},
     "allow": V("prefix46"), "ttl": V("int:1-255"), "enforce-first-as": {},
-    "include-mp-next-hop": {}, "hold-down": V(U32),
+    "include-mp-next-hop": {}, "hold-down": V(U32), "bmp": BGP_BMP,
 }
 BGP_GROUP = {**BGP_PEER, "type": {"internal": {}, "external": {}, MORE: True},
              "neighbor": V("ip46", BGP_PEER)}
@@ -179,7 +194,8 @@ ROUTING_OPTIONS = {
     "autonomous-system": V("asn", {"asdot-notation": {}, "loops": V("int:1-10")}),
     **RIB, "rib": V("word", RIB),
     "forwarding-table": {"export": V("name"), "chained-composite-next-hop": {"ingress": {
-        MORE: True}, MORE: True}, "ecmp-fast-reroute": {}, MORE: True},
+        "evpn": {}, "l2vpn": {}, "l3vpn": {}, "l2ckt": {}, "labeled-bgp": {}, MORE: True},
+        MORE: True}, "ecmp-fast-reroute": {}, MORE: True},
     "resolution": {"rib": V("word", {"resolution-ribs": V("word"), "import": V("name")}),
                    "preserve-nexthop-hierarchy": {}, MORE: True},
     "graceful-restart": GRACEFUL, "maximum-paths": V("int:1-65535"),
@@ -187,7 +203,7 @@ ROUTING_OPTIONS = {
                          MORE: True},
     "rib-groups": V("name", {"import-rib": V("word"), "export-rib": V("word"),
                              "import-policy": V("name")}),
-    "static-route-defaults": STATIC_DEFAULTS,
+    "static-route-defaults": STATIC_DEFAULTS, "bmp": BMP,
 }
 
 ENCAPSULATIONS = {e: {} for e in (
@@ -213,7 +229,7 @@ FAMILY_INET6 = {"address": V("ifaddr6", {"primary": {}, "preferred": {},
                 "filter": {"input": V("name"), "output": V("name")}}
 UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
         "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
-        "mac": V("mac"), "virtual-gateway-accept-data": {},
+        "mac": V("mac"), "virtual-gateway-accept-data": {}, "proxy-macip-advertisement": {},
         "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {OPEN: True},
                    "mpls": {OPEN: True},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},
