@@ -34,8 +34,16 @@ BFD = {"minimum-interval": V("int:1-255000"), "minimum-receive-interval": V("int
 GRACEFUL = {"restart-time": V("int:1-600"), "stale-routes-time": V("int:1-600"),
             "disable": {}, "helper-disable": {}}
 
+# Real statements of an OSPF interface (Junos reference) the grammar does not model.
+OSPF_IF_KNOWN = frozenset("""adjacency-segment authentication bandwidth-based-metrics
+    bfd-liveness-detection dead-interval demand-circuit disable dynamic-neighbors
+    flood-reduction hello-interval interface-type ipsec-sa ldp-synchronization link-protection
+    metric mtu neighbor no-advertise-adjacency-segment no-eligible-backup
+    no-eligible-remote-backup no-interface-state-traps no-neighbor-down-notification
+    node-link-degradation node-link-protection passive poll-interval post-convergence-lfa
+    priority retransmit-interval secondary strict-bfd te-metric topology transit-delay""".split())
 OSPF_IF = {
-    "passive": {}, "disable": {}, "metric": V("int:1-65535"),
+    KNOWN: OSPF_IF_KNOWN, "passive": {}, "disable": {}, "metric": V("int:1-65535"),
     "hello-interval": V("int:1-255"), "dead-interval": V("int:1-65535"),
     "retransmit-interval": V("int:1-65535"), "transit-delay": V("int:1-65535"),
     "priority": V("int:0-255"), "link-protection": {}, "node-link-protection": {},
@@ -44,8 +52,14 @@ OSPF_IF = {
                        "simple-password": V("text"), MORE: True},
     "bfd-liveness-detection": BFD, "ldp-synchronization": {},
 }
+# Real statements of an OSPF area (Junos reference) the grammar does not model: only these
+# are "not covered" there, any other word is invalid.
+OSPF_AREA_KNOWN = frozenset("""area-range authentication-type context-identifier
+    inter-area-prefix-export inter-area-prefix-import interface label-switched-path
+    network-summary-export network-summary-import no-context-identifier-advertisement nssa
+    peer-interface sham-link-remote stub virtual-link""".split())
 OSPF = {
-    "area": V("area", {
+    "area": V("area", {KNOWN: OSPF_AREA_KNOWN,
         "interface": V("ospf_if", OSPF_IF),
         "stub": {"no-summaries": {}, "default-metric": V("int:1-16777215")},
         "nssa": {"no-summaries": {}, "default-lsa": {"default-metric": V("int:1-16777215"),
@@ -103,8 +117,26 @@ BGP_PEER = {
     "allow": V("prefix46"), "ttl": V("int:1-255"), "enforce-first-as": {},
     "include-mp-next-hop": {}, "hold-down": V(U32), "bmp": BGP_BMP,
 }
+# Real statements of a BGP group / neighbor (Junos reference) that the grammar does not
+# model: only these are "not covered" there; any other word (e.g. `static`, a keyword real
+# elsewhere in Junos) inside this modelled hierarchy is invalid.
+BGP_KNOWN = frozenset("""accept-remote-nexthop add-path advertise-bgp-static advertise-external
+    advertise-from-main-vpn-tables advertise-inactive advertise-peer-as advertise-prefix-sid
+    allow as-override authentication-algorithm authentication-key authentication-key-chain
+    bfd-liveness-detection bgp-error-tolerance bgp-orf-cisco-mode bmp cluster damping
+    delay-route-advertisements description drop-path-attributes dynamic-neighbor egress-te
+    egress-te-backup-paths egress-te-sid-stats enforce-first-as export family
+    forwarding-context graceful-restart graceful-shutdown hold-time idle-after-switch-over
+    import include-mp-next-hop ipsec-sa keep local-address local-as local-interface
+    local-preference log-updown metric-out minimum-hold-time mtu-discovery multihop multipath
+    multipath-build-priority neighbor no-advertise-peer-as no-aggregator-id no-client-reflect
+    optimal-route-reflection out-delay outbound-route-filter passive peer-as precision-timers
+    preference remove-private rfc6514-compliant-safi129 route-server-client snmp-options
+    sr-preference-override stale-labels-holddown-period tcp-aggressive-transmission
+    tcp-connect-retry-interval tcp-mss tcpao-auth traceoptions traffic-statistics-labeled-path
+    ttl type unconfigured-peer-graceful-restart vpn-apply-export""".split())
 BGP_GROUP = {**BGP_PEER, "type": {"internal": {}, "external": {}, MORE: True},
-             "neighbor": V("ip46", BGP_PEER)}
+             "neighbor": V("ip46", {**BGP_PEER, KNOWN: BGP_KNOWN}), KNOWN: BGP_KNOWN}
 BGP = {**BGP_PEER, "group": V("name", BGP_GROUP), "path-selection": {
     "always-compare-med": {}, "cisco-non-deterministic": {}, "external-router-id": {},
     MORE: True}, "disable": {}}
