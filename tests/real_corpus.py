@@ -1,7 +1,9 @@
 """The real-config corpus on both sides of the held-out split, and the tables measured on it.
 
 Sides (tests/data/real_configs/SPLIT.md): a stanza is on the held-out side when its source
-repository is listed there as held-out, else on the tuning side. The tuning stanzas are in
+repository is listed there as held-out, on the tuning-extra side when listed as TUNING_EXTRA
+(a source moved from held-out to tuning; its stanzas are the external data set
+`real_configs_tuning_extra`), else on the tuning side. The tuning stanzas are in
 tests/data/real_configs/<dialect>.jsonl; the held-out stanzas are third-party data netft does
 not ship: they are the external data set `real_configs_heldout` (netft/data/external.py),
 built by `tests/data/real_configs/build_corpus.py --more` (SOURCES.md says from what). When
