@@ -1,7 +1,9 @@
 """The real-config corpus on both sides of the held-out split, and the tables measured on it.
 
 Sides (tests/data/real_configs/SPLIT.md): a stanza is on the held-out side when its source
-repository is listed there as held-out, else on the tuning side. The tuning stanzas are in
+repository is listed there as held-out, on the tuning-extra side when listed as TUNING_EXTRA
+(a source moved from held-out to tuning; its stanzas are the external data set
+`real_configs_tuning_extra`), else on the tuning side. The tuning stanzas are in
 tests/data/real_configs/<dialect>.jsonl; the held-out stanzas are third-party data netft does
 not ship: they are the external data set `real_configs_heldout` (netft/data/external.py),
 built by `tests/data/real_configs/build_corpus.py --more` (SOURCES.md says from what). When
@@ -26,7 +28,11 @@ sys.path.insert(0, str(HERE))
 DATA = HERE / "data" / "real_configs"
 DOC = HERE.parent / "docs" / "dataset.md"
 DIALECTS = ("frr", "ios", "junos_set", "junos_brace")
-SIDES = ("tuning", "held-out")
+# "tuning-extra": sources moved from held-out to tuning by a decision in SPLIT.md; like the
+# held-out ones they are not shipped (external data set `real_configs_tuning_extra`), and they
+# are kept apart from the shipped tuning side so that its numbers can be checked everywhere.
+SIDES = ("tuning", "tuning-extra", "held-out")
+EXTERNAL_SIDES = {"held-out": "real_configs_heldout", "tuning-extra": "real_configs_tuning_extra"}
 HELDOUT_DATA = "real_configs_heldout"
 HELDOUT_HOW = ("build it with `python tests/data/real_configs/build_corpus.py --more MIRRORS` "
                "from clones of the held-out repositories at the commits in "
@@ -35,35 +41,47 @@ N_MUTATED = 110          # accepted stanzas mutated per dialect and side (at mos
 KNOWN_INVALID = dict(ln.rstrip("\n").split("\t", 1)
                      for ln in open(DATA / "known_invalid.txt", encoding="utf-8")
                      if ln.strip() and not ln.startswith("#"))
-HELDOUT = set(re.search(r"^HELDOUT = (.*)$", (DATA / "SPLIT.md").read_text(), re.M)
-              .group(1).split())
+HELDOUT, TUNING_EXTRA = (set(re.search(rf"^{k} = (.*)$", (DATA / "SPLIT.md").read_text(),
+                                         re.M).group(1).split())
+                         for k in ("HELDOUT", "TUNING_EXTRA"))
 NAMES = {"frr": "FRR 8.4.4 (vtysh)", "ios": "IOS / IOS-XE", "junos_set": "JunOS set",
          "junos_brace": "JunOS brace"}
 
 
 def side_of(row: dict) -> str:
-    return "held-out" if row["source"].split(":")[0] in HELDOUT else "tuning"
+    repo = row["source"].split(":")[0]
+    return "held-out" if repo in HELDOUT else "tuning-extra" if repo in TUNING_EXTRA else "tuning"
+
+
+def side_dir(side: str) -> Path | None:
+    """The external folder of an unshipped side's stanzas, or None when this machine has not
+    got them."""
+    from netft.data import external
+    return external.find(EXTERNAL_SIDES[side])
+
+
+def side_missing(side: str) -> str:
+    """Why an unshipped side is not measured here (a skip reason)."""
+    from netft.data import external
+    return external.missing_message(EXTERNAL_SIDES[side], HELDOUT_HOW)
 
 
 def heldout_dir() -> Path | None:
-    """The folder of the held-out stanzas, or None when this machine has not got them."""
-    from netft.data import external
-    return external.find(HELDOUT_DATA)
+    return side_dir("held-out")
 
 
 def heldout_missing() -> str:
-    """Why the held-out side is not measured here (a skip reason)."""
-    from netft.data import external
-    return external.missing_message(HELDOUT_DATA, HELDOUT_HOW)
+    return side_missing("held-out")
 
 
 def files(dialect: str) -> list[Path]:
-    """Where `dialect`'s stanzas are: the shipped tuning file, and the held-out file when the
-    external data set is present."""
+    """Where `dialect`'s stanzas are: the shipped tuning file, and the unshipped sides' files
+    when their external data sets are present."""
     out = [DATA / f"{dialect}.jsonl"]
-    ext = heldout_dir()
-    if ext is not None:
-        out.append(ext / f"{dialect}.jsonl")
+    for side in EXTERNAL_SIDES:
+        ext = side_dir(side)
+        if ext is not None:
+            out.append(ext / f"{dialect}.jsonl")
     return out
 
 
@@ -210,9 +228,10 @@ def restrict(md: str, side: str) -> str:
 
 
 def main():
-    if "--write" in sys.argv and heldout_dir() is None:
-        # Writing without it would drop the held-out numbers from docs/dataset.md.
-        sys.exit(f"real_corpus.py --write: {heldout_missing()}")
+    for side in EXTERNAL_SIDES:
+        if "--write" in sys.argv and side_dir(side) is None:
+            # Writing without it would drop that side's numbers from docs/dataset.md.
+            sys.exit(f"real_corpus.py --write: {side_missing(side)}")
     corpus = load()
     attach_verdicts(corpus)
     md = markdown(corpus)
@@ -220,8 +239,10 @@ def main():
         text = DOC.read_text(encoding="utf-8")
         a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
         DOC.write_text(text[:a] + "\n" + md + "\n" + text[b:], encoding="utf-8")
-    elif heldout_dir() is None:
-        print(f"held-out side not measured: {heldout_missing()}\n")
+    else:
+        for side in EXTERNAL_SIDES:
+            if side_dir(side) is None:
+                print(f"{side} side not measured: {side_missing(side)}\n")
     print(md)
     if "--examples" in sys.argv:
         for (d, side), rows in corpus.items():

@@ -56,6 +56,31 @@ JUNOS_SET = [
     ("set protocols ospf area 0 interface ge-0/0/1.0 metric 99999999999", INVALID),
     ("set interfacs ge-0/0/1 description x", INVALID),                               # typo
     ("set interface ge-0/0/1 description x", INVALID),                               # IOS
+    # Statements added from vincentbernat/network-lab once it became a tuning source
+    # (SPLIT.md): valid with their arguments, invalid when misspelt or out of range.
+    ("set routing-options bmp station S station-address 2001:db8::1", VALID),
+    ("set routing-options bmp station S route-monitoring pre-policy", VALID),
+    ("set routing-options bmp hold-down 30 flaps 10 period 30", VALID),
+    ("set protocols bgp group G bmp monitor enable", VALID),
+    ("set protocols bgp group G family inet6 unicast extended-nexthop-tunnel", VALID),
+    ("set protocols bgp group G family inet unicast local-ipv4-address 192.0.2.1", VALID),
+    ("set routing-options forwarding-table chained-composite-next-hop ingress evpn", VALID),
+    ("set interfaces irb unit 7 proxy-macip-advertisement", VALID),
+    ("set routing-options bmp statoin S", INVALID),                                 # typo
+    ("set routing-options bmp station-port 70000", INVALID),                        # range
+    ("set protocols bgp group G bmp monitor maybe", INVALID),                       # enum
+    ("set protocols bgp group G family inet unicast local-ipv4-address 1.2.3", INVALID),
+    ("set protocols bgp group G family inet4 unicast", INVALID),                    # no inet4
+    # Made up from keywords real elsewhere in Junos, inside a hierarchy the grammar models
+    # (bgp group / neighbor, ospf area / interface): invalid, not "not covered". Real
+    # statements there that the grammar does not model stay not covered.
+    ("set protocols bgp group G static route 10.0.0.0/8 next-hop 10.0.0.1", INVALID),
+    ("set protocols bgp group G neighbor 10.0.0.2 static", INVALID),
+    ("set protocols ospf area 0.0.0.0 static route 10.0.0.0/8", INVALID),
+    ("set protocols ospf area 0.0.0.0 interface ge-0/0/4.0 interface ge-0/0/5.0", INVALID),
+    ("set protocols bgp group G graceful-shutdown receiver", UNCOVERED),
+    ("set protocols ospf area 0.0.0.0 virtual-link neighbor-id 10.0.0.1 transit-area 0.0.0.1",
+     UNCOVERED),
 ]
 
 JUNOS_BRACE = [
@@ -68,6 +93,9 @@ JUNOS_BRACE = [
      "        }\n    }\n}", INVALID),                                               # typo
     ("protocols {\n    isis {\n        interface ge-0/0/1.0;\n    }\n", INVALID),    # brace
     ("policy-options {\n    community C {\n        community 65001:1;\n    }\n}", INVALID),
+    ("protocols {\n    bgp {\n        group G {\n            static {\n"
+     "                route 10.0.0.0/8 next-hop 10.0.0.1;\n            }\n        }\n    }\n}",
+     INVALID),                                                    # made-up child of a group
 ]
 
 

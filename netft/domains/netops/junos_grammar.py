@@ -34,8 +34,16 @@ BFD = {"minimum-interval": V("int:1-255000"), "minimum-receive-interval": V("int
 GRACEFUL = {"restart-time": V("int:1-600"), "stale-routes-time": V("int:1-600"),
             "disable": {}, "helper-disable": {}}
 
+# Real statements of an OSPF interface (Junos reference) the grammar does not model.
+OSPF_IF_KNOWN = frozenset("""adjacency-segment authentication bandwidth-based-metrics
+    bfd-liveness-detection dead-interval demand-circuit disable dynamic-neighbors
+    flood-reduction hello-interval interface-type ipsec-sa ldp-synchronization link-protection
+    metric mtu neighbor no-advertise-adjacency-segment no-eligible-backup
+    no-eligible-remote-backup no-interface-state-traps no-neighbor-down-notification
+    node-link-degradation node-link-protection passive poll-interval post-convergence-lfa
+    priority retransmit-interval secondary strict-bfd te-metric topology transit-delay""".split())
 OSPF_IF = {
-    "passive": {}, "disable": {}, "metric": V("int:1-65535"),
+    KNOWN: OSPF_IF_KNOWN, "passive": {}, "disable": {}, "metric": V("int:1-65535"),
     "hello-interval": V("int:1-255"), "dead-interval": V("int:1-65535"),
     "retransmit-interval": V("int:1-65535"), "transit-delay": V("int:1-65535"),
     "priority": V("int:0-255"), "link-protection": {}, "node-link-protection": {},
@@ -44,8 +52,14 @@ OSPF_IF = {
                        "simple-password": V("text"), MORE: True},
     "bfd-liveness-detection": BFD, "ldp-synchronization": {},
 }
+# Real statements of an OSPF area (Junos reference) the grammar does not model: only these
+# are "not covered" there, any other word is invalid.
+OSPF_AREA_KNOWN = frozenset("""area-range authentication-type context-identifier
+    inter-area-prefix-export inter-area-prefix-import interface label-switched-path
+    network-summary-export network-summary-import no-context-identifier-advertisement nssa
+    peer-interface sham-link-remote stub virtual-link""".split())
 OSPF = {
-    "area": V("area", {
+    "area": V("area", {KNOWN: OSPF_AREA_KNOWN,
         "interface": V("ospf_if", OSPF_IF),
         "stub": {"no-summaries": {}, "default-metric": V("int:1-16777215")},
         "nssa": {"no-summaries": {}, "default-lsa": {"default-metric": V("int:1-16777215"),
@@ -61,9 +75,24 @@ OSPF = {
                     "rapid-runs": V("int:1-10"), MORE: True},
     "overload": {"timeout": V("int:60-1800")},
 }
+# BGP Monitoring Protocol (RFC 7854), globally under routing-options and per group/peer.
+BMP_MONITOR = {"enable": {}, "disable": {}}
+BMP_ROUTE_MONITORING = {"pre-policy": {OPEN: True}, "post-policy": {OPEN: True},
+                        "loc-rib": {OPEN: True}, "none": {}}
+BMP_COMMON = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING,
+              "connection-mode": {"active": {}, "passive": {}},
+              "station-address": V("ip46"), "station-port": V("int:1-65535"),
+              "local-address": V("ip46"), "local-port": V("int:1-65535"),
+              "hold-down": V(U32, {"flaps": V(U32, {"period": V(U32)})}),
+              "initiation-message": V("text"), "statistics-timeout": V(U32),
+              "priority": {"high": {}, "medium": {}, "low": {}}, "routing-instance": V("word")}
+BMP = {**BMP_COMMON, "station": V("name", BMP_COMMON)}
+BGP_BMP = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING}
 FAMILIES = {
     **{f: {"unicast": {"prefix-limit": {"maximum": V(U32), "teardown": {}},
-                       "loops": V("int:1-10"), END: True},
+                       "loops": V("int:1-10"), "no-install": {}, "extended-nexthop": {},
+                       "extended-nexthop-tunnel": {}, "local-ipv4-address": V("ipv4"),
+                       END: True},
            "multicast": {}, "labeled-unicast": {}, "flow": {}, "any": {}, MORE: True}
        for f in ("inet", "inet6", "inet-vpn", "inet6-vpn", "l2vpn", "route-target",
                  "inet-mvpn", "inet6-mvpn")},
@@ -86,10 +115,28 @@ BGP_PEER = {
     "out-delay": V("int:0-65535"), "tcp-mss": V("int:1-4096"), "keep": {"all": {}, "none": {}},
     "damping": {}, "no-advertise-peer-as": {}, "accept-remote-nexthop": {},
     "allow": V("prefix46"), "ttl": V("int:1-255"), "enforce-first-as": {},
-    "include-mp-next-hop": {}, "hold-down": V(U32),
+    "include-mp-next-hop": {}, "hold-down": V(U32), "bmp": BGP_BMP,
 }
+# Real statements of a BGP group / neighbor (Junos reference) that the grammar does not
+# model: only these are "not covered" there; any other word (e.g. `static`, a keyword real
+# elsewhere in Junos) inside this modelled hierarchy is invalid.
+BGP_KNOWN = frozenset("""accept-remote-nexthop add-path advertise-bgp-static advertise-external
+    advertise-from-main-vpn-tables advertise-inactive advertise-peer-as advertise-prefix-sid
+    allow as-override authentication-algorithm authentication-key authentication-key-chain
+    bfd-liveness-detection bgp-error-tolerance bgp-orf-cisco-mode bmp cluster damping
+    delay-route-advertisements description drop-path-attributes dynamic-neighbor egress-te
+    egress-te-backup-paths egress-te-sid-stats enforce-first-as export family
+    forwarding-context graceful-restart graceful-shutdown hold-time idle-after-switch-over
+    import include-mp-next-hop ipsec-sa keep local-address local-as local-interface
+    local-preference log-updown metric-out minimum-hold-time mtu-discovery multihop multipath
+    multipath-build-priority neighbor no-advertise-peer-as no-aggregator-id no-client-reflect
+    optimal-route-reflection out-delay outbound-route-filter passive peer-as precision-timers
+    preference remove-private rfc6514-compliant-safi129 route-server-client snmp-options
+    sr-preference-override stale-labels-holddown-period tcp-aggressive-transmission
+    tcp-connect-retry-interval tcp-mss tcpao-auth traceoptions traffic-statistics-labeled-path
+    ttl type unconfigured-peer-graceful-restart vpn-apply-export""".split())
 BGP_GROUP = {**BGP_PEER, "type": {"internal": {}, "external": {}, MORE: True},
-             "neighbor": V("ip46", BGP_PEER)}
+             "neighbor": V("ip46", {**BGP_PEER, KNOWN: BGP_KNOWN}), KNOWN: BGP_KNOWN}
 BGP = {**BGP_PEER, "group": V("name", BGP_GROUP), "path-selection": {
     "always-compare-med": {}, "cisco-non-deterministic": {}, "external-router-id": {},
     MORE: True}, "disable": {}}
@@ -179,7 +226,8 @@ ROUTING_OPTIONS = {
     "autonomous-system": V("asn", {"asdot-notation": {}, "loops": V("int:1-10")}),
     **RIB, "rib": V("word", RIB),
     "forwarding-table": {"export": V("name"), "chained-composite-next-hop": {"ingress": {
-        MORE: True}, MORE: True}, "ecmp-fast-reroute": {}, MORE: True},
+        "evpn": {}, "l2vpn": {}, "l3vpn": {}, "l2ckt": {}, "labeled-bgp": {}, MORE: True},
+        MORE: True}, "ecmp-fast-reroute": {}, MORE: True},
     "resolution": {"rib": V("word", {"resolution-ribs": V("word"), "import": V("name")}),
                    "preserve-nexthop-hierarchy": {}, MORE: True},
     "graceful-restart": GRACEFUL, "maximum-paths": V("int:1-65535"),
@@ -187,7 +235,7 @@ ROUTING_OPTIONS = {
                          MORE: True},
     "rib-groups": V("name", {"import-rib": V("word"), "export-rib": V("word"),
                              "import-policy": V("name")}),
-    "static-route-defaults": STATIC_DEFAULTS,
+    "static-route-defaults": STATIC_DEFAULTS, "bmp": BMP,
 }
 
 ENCAPSULATIONS = {e: {} for e in (
@@ -213,7 +261,7 @@ FAMILY_INET6 = {"address": V("ifaddr6", {"primary": {}, "preferred": {},
                 "filter": {"input": V("name"), "output": V("name")}}
 UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
         "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
-        "mac": V("mac"), "virtual-gateway-accept-data": {},
+        "mac": V("mac"), "virtual-gateway-accept-data": {}, "proxy-macip-advertisement": {},
         "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {OPEN: True},
                    "mpls": {OPEN: True},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},

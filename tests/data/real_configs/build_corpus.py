@@ -31,6 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CHECKOUT = HERE.parents[2]
 HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out stanzas form
+# Sources moved from held-out to tuning (SPLIT.md): their stanzas are not shipped either, they
+# form this second external data set, read as the "tuning-extra" side.
+TUNING_EXTRA_DATA = "real_configs_tuning_extra"
+TUNING_EXTRA = {"vincentbernat/network-lab"}
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
 LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
@@ -215,7 +219,8 @@ def collect(args) -> dict[str, list[dict]]:
 
 # Sources added for the held-out protocol (SPLIT.md says which side each is on): repository,
 # pinned commit, path regex (deliberately broken fixtures such as napalm's *_typo.conf and
-# hier_config's remediation/rollback diffs are left out), licence.
+# hier_config's remediation/rollback diffs are left out), licence, and for sources too large
+# to keep whole, the most stanzas kept per (dialect, kind) (sampled with seed 0).
 MORE = [
     ("networktocode/netutils", "39ae9099ab35eb4644a1b63b84293d9a027643d9",
      r"^tests/unit/mock/config/.*(?:cisco_ios|juniper_junos|/ios_|/junos_).*\.txt$",
@@ -229,7 +234,12 @@ MORE = [
     ("netdevops/hier_config", "32e6076719a5199d38e4217a62a9a93b577965ae",
      r"^tests/(?:circular/)?fixtures/(?:ios|junos|running|generated)[^/]*"
      r"(?:running|generated|junos)[^/]*\.conf$", "MIT"),
+    # Juniper Validated Designs: every config file is Junos (no file name says so).
+    ("Juniper/jvd", "005ab344aea79475ef81c1880430a2f99808c28b",
+     r"^(?:data_center|service_provider|enterprise_wan|security|optical)/(?!.*prompt)"
+     r".*\.(?:conf|cfg|txt)$", "Apache-2.0", 60),
 ]
+ALL_JUNOS = {"Juniper/jvd"}   # sources whose files are Junos whatever their names
 # Other dialects that share file names with IOS: IOS XR, NX-OS, EOS, ASA.
 _NOT_IOS_FILE = re.compile(r"^(?:interface \S+\d+/\d+/\d+/\d+|feature |route-policy |"
                            r"prefix-set |end-policy|!! IOS XR|ASA Version|hostname \S*(?:xr|XR)|"
@@ -239,11 +249,15 @@ _NOT_IOS_FILE = re.compile(r"^(?:interface \S+\d+/\d+/\d+/\d+|feature |route-pol
 def collect_more(mirrors: str) -> dict[str, list[dict]]:
     """Stanzas of the MORE sources, from `fetch`-style mirrors DIR/owner+name/repo."""
     rows: dict[str, list[dict]] = {d: [] for d in ("ios", "junos_set", "junos_brace")}
-    for repo_name, rev, rx, _ in MORE:
+    for repo_name, rev, rx, _, *cap in MORE:
         git = str(Path(mirrors) / repo_name.replace("/", "+") / "repo")
+        got: dict[str, list[dict]] = {d: [] for d in rows}
         for p in git_files(git, rev, "", rx):
-            text = git_show(git, rev, p)
-            if "junos" in p.lower() or "juniper" in p.lower():
+            try:
+                text = git_show(git, rev, p)
+            except subprocess.CalledProcessError:
+                continue        # a large file the mirror snapshot lists but does not hold
+            if repo_name in ALL_JUNOS or "junos" in p.lower() or "juniper" in p.lower():
                 if re.search(r"^\s*set \S", text, re.M):
                     dialect, stanzas = "junos_set", cut_set(text)
                 elif "{" in text:
@@ -256,9 +270,28 @@ def collect_more(mirrors: str) -> dict[str, list[dict]]:
             else:
                 continue
             for k, (kind, st) in enumerate(stanzas):
-                rows[dialect].append({"source": f"{repo_name}:{p}#{k}", "kind": kind,
-                                      "text": st})
+                got[dialect].append({"source": f"{repo_name}:{p}#{k}", "kind": kind,
+                                     "text": st})
+        for dialect, rs in got.items():
+            rows[dialect] += _sample(rs, cap[0]) if cap else rs
     return rows
+
+
+def _sample(rs: list[dict], per_kind: int) -> list[dict]:
+    """At most per_kind unique, short enough stanzas of each kind, drawn with seed 0."""
+    seen, uniq = set(), []
+    for r in sorted(rs, key=lambda r: r["source"]):
+        if r["text"] not in seen and len(r["text"]) <= MAX_CHARS:
+            seen.add(r["text"])
+            uniq.append(r)
+    random.Random(0).shuffle(uniq)
+    per: dict[str, int] = {}
+    keep = []
+    for r in uniq:
+        per[r["kind"]] = per.get(r["kind"], 0) + 1
+        if per[r["kind"]] <= per_kind:
+            keep.append(r)
+    return keep
 
 
 def default_out() -> Path:
@@ -269,30 +302,44 @@ def default_out() -> Path:
 
 
 def write_more(mirrors: str, out: Path) -> None:
-    """OUT/<dialect>.jsonl: every unique in-scope stanza of the MORE sources (no sampling:
-    each source is small), first occurrence kept. Never written into the checkout: these
-    stanzas are third-party data netft does not ship (SOURCES.md)."""
+    """OUT/<dialect>.jsonl: every unique in-scope stanza of the held-out MORE sources (sampled
+    only where MORE gives a cap), first occurrence kept; the TUNING_EXTRA sources' stanzas
+    go to OUT/../real_configs_tuning_extra/ the same way. Never written into the checkout:
+    these stanzas are third-party data netft does not ship (SOURCES.md)."""
     out = Path(out).expanduser().resolve()
-    if out == CHECKOUT or CHECKOUT in out.parents:
-        sys.exit(f"build_corpus.py: --out {out} is inside the checkout {CHECKOUT}; the held-out "
-                 f"stanzas are not shipped: write them outside it (e.g. $NETFT_EXTERNAL_DATA/"
-                 f"{HELDOUT_DATA})")
+    extra = out.parent / TUNING_EXTRA_DATA
+    for o in (out, extra):
+        if o == CHECKOUT or CHECKOUT in o.parents:
+            sys.exit(f"build_corpus.py: --out {o} is inside the checkout {CHECKOUT}; these "
+                     f"stanzas are not shipped: write them outside it (e.g. "
+                     f"$NETFT_EXTERNAL_DATA/{HELDOUT_DATA})")
+    rows = collect_more(mirrors)
+    for folder, pick in ((out, lambda r: r["source"].split(":")[0] not in TUNING_EXTRA),
+                         (extra, lambda r: r["source"].split(":")[0] in TUNING_EXTRA)):
+        _write_rows(folder, {d: [r for r in rs if pick(r)] for d, rs in rows.items()},
+                    "t" if folder == extra else "m")
+
+
+def _write_rows(out: Path, rows: dict[str, list[dict]], tag: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for dialect, rs in collect_more(mirrors).items():
+    for dialect, rs in rows.items():
         seen, uniq = set(), []
         for r in sorted(rs, key=lambda r: r["source"]):
             if r["text"] not in seen and len(r["text"]) <= MAX_CHARS:
                 seen.add(r["text"])
                 uniq.append(r)
+        if not uniq:
+            (out / f"{dialect}.jsonl").unlink(missing_ok=True)
+            continue
         with open(out / f"{dialect}.jsonl", "w") as fh:
             for i, r in enumerate(uniq):
-                fh.write(json.dumps({"id": f"{dialect}-m{i:04d}", **r}) + "\n")
+                fh.write(json.dumps({"id": f"{dialect}-{tag}{i:04d}", **r}) + "\n")
         kinds: dict[str, int] = {}
         for r in uniq:
             key = f"{r['source'].split(':')[0]}/{r['kind']}"
             kinds[key] = kinds.get(key, 0) + 1
         print(dialect, len(uniq), kinds)
-    print(f"held-out stanzas written to {out}")
+    print(f"stanzas written to {out}")
 
 
 def main():
