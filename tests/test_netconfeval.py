@@ -286,7 +286,7 @@ def test_cli_and_training_run_without_the_data_fail_before_loading_a_model(tmp_p
     assert r.returncode == 2, r.stderr[-2000:]
     err = r.stderr.strip().splitlines()
     assert len(err) == 1, r.stderr[-2000:]
-    assert err[0].startswith(f"netft: external data set 'netconfeval' not found (looked in "
+    assert err[0].startswith(f"netft: error: external data set 'netconfeval' not found (looked in "
                              f"{empty / 'netconfeval'})")
     assert "netft suite import netconfeval" in err[0]
     from conftest import netft_train_cmd
@@ -375,14 +375,17 @@ def test_import_builds_the_data_set_from_a_clone_without_running_it(tmp_path, ca
     assert "sha256" in (built / "UPSTREAM.md").read_text()
     # A clone that lacks a prompt module: one line, exit 2.
     (clone / "netconfeval" / "prompts" / "step_1_conflict_detection.py").unlink()
-    assert main(["suite", "import", "netconfeval", str(clone), "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["suite", "import", "netconfeval", str(clone), "--out", str(out)])
+    assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "step_1_conflict_detection.py: missing" in err[0]
     _fake_clone(tmp_path / "clone2", data)
     utils = tmp_path / "clone2" / I.STATEMENT_SOURCE
     utils.write_text(utils.read_text().replace("no_waypoint_statements =", "renamed ="))
-    assert main(["suite", "import", "netconfeval", str(tmp_path / "clone2"), "--out",
-                 str(out)]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["suite", "import", "netconfeval", str(tmp_path / "clone2"), "--out", str(out)])
+    assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no list of string constants no_waypoint_statements" in err[0]
 

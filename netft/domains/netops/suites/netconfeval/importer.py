@@ -31,6 +31,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from netft.errors import NetftError
+
 from . import requests as R
 
 PROMPT_DIR = Path("netconfeval") / "prompts"
@@ -60,7 +62,7 @@ USER_SPEC_SOURCE = (Path("netconfeval") / "formatters" / "formatters.py",
 USER_ADHOC_SOURCE = Path("netconfeval") / "step_1_function_call.py"
 
 
-class CloneError(ValueError):
+class CloneError(NetftError, ValueError):
     """A clone that does not hold what netft needs (netft's CLI prints it as one line)."""
 
 
