@@ -111,7 +111,7 @@ def worker_netft(model_dir: str, steps: int, warmup: int, micro: int) -> dict:
     from netft.distributed import DistInfo
     from netft.models.load import apply_method, load_model, load_tokenizer
     from netft.parallel.engine import build_torch_engine
-    from netft.train import forward_backward
+    from netft.objectives.accumulate import forward_backward
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(SEED)
