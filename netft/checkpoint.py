@@ -265,16 +265,17 @@ def _dir_size(p: Path) -> int:
 
 
 def _local_nonfinite(engine) -> int:
-    """Non-finite values in the trainable parameters this rank holds (its shard under
-    FSDP2/ZeRO-3). Only what training can change: frozen weights are the base's, and
+    """Non-finite values in the trainable parameters this rank holds (its shard under a
+    sharded backend). Only what training can change: frozen weights are the base's, and
     qlora's frozen 4-bit base is packed codes in a float container, whose bit patterns are
     not numbers (about 1 word in 1,400 reads as NaN/inf)."""
+    from netft.parallel.backends import local_part
+
     bad = 0
     for p in engine.model.parameters():
         if not p.requires_grad:
             continue
-        t = p.ds_tensor if hasattr(p, "ds_tensor") else p
-        t = t.to_local() if hasattr(t, "to_local") else t
+        t = local_part(p)
         if t.numel():
             bad += int((~torch.isfinite(t.detach())).sum())
     return bad

@@ -313,11 +313,12 @@ def compose_config(overrides):
 def cmd_plan(args) -> int:
     from omegaconf import OmegaConf
 
+    from netft.parallel.backends import PLANNED, backend
     from netft.plan import GiB, advice, estimate, format_estimate, model_shape
 
     cfg = compose_config(args.overrides)
     shape = model_shape(cfg.model)
-    world = 1 if cfg.parallel.name == "single" else args.world
+    world = args.world if backend(cfg.parallel.name).multi_rank else 1
     print(f"[plan] {cfg.model.name_or_path}, method={cfg.method.name}, "
           f"parallel={cfg.parallel.name}, activation_checkpointing="
           f"{cfg.parallel.activation_checkpointing}, micro_batch_size="
@@ -330,14 +331,14 @@ def cmd_plan(args) -> int:
               f"activations | logits | total GiB/device | fits {args.gpu_gb:g} GB |")
         print("|" + "---|" * 11)
         for method in ("full", "lora", "qlora"):
-            for par in ("single", "fsdp2", "zero3"):
-                if method == "qlora" and par == "zero3":
+            for par in PLANNED:
+                if method == "qlora" and not backend(par).quantized_weights:
                     continue  # refused by netft (config.validate)
                 for ac in (False, True):
                     c = OmegaConf.merge(cfg, {"method": {"name": method},
                                               "parallel": {"name": par,
                                                            "activation_checkpointing": ac}})
-                    w = 1 if par == "single" else args.world
+                    w = args.world if backend(par).multi_rank else 1
                     e = estimate(c, w, args.device, shape)
                     cells = " | ".join(f"{e[k] / GiB:.1f}" for k in
                                        ("weights", "grads", "optimizer", "activations", "logits"))

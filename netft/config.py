@@ -18,6 +18,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from netft.errors import ConfigError  # noqa: F401  (re-exported: netft.config.ConfigError)
+from netft.parallel.backends import DEFAULT as DEFAULT_BACKEND
+from netft.parallel.backends import NAMES as BACKEND_NAMES
+from netft.parallel.backends import backend
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The config groups: conf/ at the top of the repository (a checkout, an editable install); a
@@ -67,11 +70,11 @@ class MethodConfig:
 
 @dataclass
 class ParallelConfig:
-    name: str = "single"  # single | ddp | fsdp2 | zero3
+    name: str = DEFAULT_BACKEND  # one of parallel/backends.py's NAMES
     activation_checkpointing: bool = False
     cpu_offload: bool = False
     # fsdp2 on 2+ ranks: only rank 0 reads the checkpoint; the other ranks build the model on
-    # the meta device and receive their shards (netft/models/meta_load.py). false = every rank
+    # the meta device and receive their shards (netft/parallel/meta_load.py). false = every rank
     # loads the whole model first (the old path; kept for comparisons).
     meta_load: bool = True
     # fsdp2 full fine-tunes export final/ file by file from the shards (netft/final_weights.py); one
@@ -235,7 +238,7 @@ register()
 
 CHOICES = {
     "method.name": ("full", "lora", "qlora"),
-    "parallel.name": ("single", "ddp", "fsdp2", "zero3"),
+    "parallel.name": BACKEND_NAMES,
     "parallel.backend": ("auto", "gloo", "nccl"),
     "objective.name": ("sft", "dpo"),
     "objective.loss": ("sigmoid", "ipo"),
@@ -328,7 +331,7 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
         raise ConfigError(f"method.target_modules={tm!r} must be all-linear or a list of module "
                           "names, e.g. '[q_proj,v_proj]'.")
 
-    method, parallel = cfg.method.name, cfg.parallel.name
+    method = cfg.method.name
     if method == "qlora":
         try:
             import bitsandbytes
@@ -341,10 +344,6 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
             raise ConfigError(
                 f"method=qlora on CPU needs bitsandbytes >= 0.46 (CPU NF4 backend); "
                 f"{bitsandbytes.__version__} is installed. Use method=lora, or a GPU node.")
-        if parallel == "zero3":
-            raise ConfigError(
-                "method=qlora with parallel=zero3 is not supported: 4-bit weights cannot be "
-                "partitioned by ZeRO-3. Use parallel=fsdp2 (or ddp/single).")
     from netft.parallel.engine import unsupported  # what the chosen backend cannot do
 
     if (problem := unsupported(cfg)) is not None:
@@ -400,11 +399,11 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
                               "is not a transformers model folder (was the download finished?).")
     # Last: an impossible combination is reported as such, not as a launch problem.
     # world: the number of processes of this launch (default: from torchrun's / Slurm's env).
-    if cfg.parallel.name != "single" and (env_world() if world is None else world) == 1:
+    if backend(cfg.parallel.name).multi_rank and (env_world() if world is None else world) == 1:
         raise ConfigError(
             f"parallel={cfg.parallel.name} runs one process per device, but this is a single "
             "plain process: launch with torchrun (torchrun --nproc-per-node N -m netft.train "
-            "...), launch/local.sh or srun; for one process use parallel=single.")
+            f"...), launch/local.sh or srun; for one process use parallel={DEFAULT_BACKEND}.")
 
 
 def _domain_preflight(cfg) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from netft.distributed import DistInfo, barrier, rank_line
 from netft.models.precision import cast_for_export
+from netft.parallel.backends import backend, full_tensor
 from netft.perf import phase_peak_rss_gb, reset_peak_rss
 
 
@@ -28,12 +29,12 @@ def _check_weights(sd: dict, what: str) -> None:
 
 
 def streamed(engine, method: str, shard_bytes: int) -> bool:
-    """Full fine-tunes under fsdp2 export without a full gather (write_streamed) when the
-    model is larger than one file; a smaller model is gathered whole either way, and
-    save_pretrained is the well-trodden path for it."""
-    if engine.name != "fsdp2" or method != "full":
+    """Full fine-tunes under a backend that can (fsdp2) export without a full gather
+    (write_streamed) when the model is larger than one file; a smaller model is gathered
+    whole either way, and save_pretrained is the well-trodden path for it."""
+    if not backend(engine.name).streamed_export or method != "full":
         return False
-    params = {id(p): p for p in engine.model.parameters()}.values()  # DTensor numel = global
+    params = {id(p): p for p in engine.model.parameters()}.values()  # a shard's numel: global
     return sum(p.numel() * p.element_size() for p in params) > shard_bytes
 
 
@@ -107,10 +108,10 @@ def _replace(tmp: Path, out_dir: Path) -> None:
 
 def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int,
                    dtype: torch.dtype | None = None) -> None:
-    """HF safetensors straight from FSDP2 shards, one file's worth of tensors at a time.
+    """HF safetensors straight from sharded parameters, one file's worth of tensors at a time.
 
     Every rank walks the same tensors in the same order and all-gathers each one
-    (DTensor.full_tensor); rank 0 keeps them until a file's worth (shard_bytes) is ready and
+    (parallel.backends.full_tensor); rank 0 keeps them until a file's worth (shard_bytes) is ready and
     writes it; the others drop them at once. So the extra memory of any rank is one file's
     worth of tensors (rank 0) or one tensor (others), never the whole model.
     Tied weights are written once (from_pretrained ties them again); several files get a
@@ -137,12 +138,12 @@ def write_streamed(model, out: Path, info: DistInfo, shard_bytes: int,
         if id(t) in seen:  # the second name of a tied weight
             continue
         seen.add(id(t))
-        full = t.full_tensor() if hasattr(t, "full_tensor") else t  # collective for DTensors
+        full = full_tensor(t)  # collective for sharded tensors
         if info.is_main:
             full = full.detach().to("cpu")
             if dtype is not None and full.is_floating_point():
                 full = full.to(dtype)  # float32 masters are written in model.dtype
-            pending[name] = full.contiguous()  # full_tensor: already new
+            pending[name] = full.contiguous()  # a gathered tensor: already new
             size += full.numel() * full.element_size()
             total += full.numel() * full.element_size()
         del full

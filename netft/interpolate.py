@@ -54,12 +54,13 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
     from netft.eval.probes import general_windows, kl_probe
     from netft.models.load import load_tokenizer, resolve_path
     from netft.objectives.tasks import build_task
+    from netft.parallel.backends import DEFAULT as DEFAULT_BACKEND
     from netft.parallel.engine import build_torch_engine
     from netft.eval.epoch import domain_eval_rows, evaluate
 
     run_dir = Path(run_dir)
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    cfg.parallel.name, cfg.parallel.activation_checkpointing = "single", False
+    cfg.parallel.name, cfg.parallel.activation_checkpointing = DEFAULT_BACKEND, False
     if max_items is not None:
         cfg.eval.domain_max_items = max_items
     final_dir = run_dir / "final"

@@ -50,6 +50,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from netft.parallel.backends import DEFAULT_MULTI, Sizes, backend
+
 GiB = 2**30
 # Shapes of models that are on the hub, for planning without downloading anything.
 PRESETS = {
@@ -64,11 +66,9 @@ PRESETS = {
 }
 PRESETS.update({k + "-Instruct": v for k, v in list(PRESETS.items())})
 # Measured (bench/bench_plan.py on the tiny model, whose own terms are ~0.03 GiB): a
-# netft.train process with torch, transformers, tokenizer and data; DeepSpeed adds ~0.05.
+# netft.train process with torch, transformers, tokenizer and data (a backend's own extra,
+# e.g. DeepSpeed's, is in parallel/backends.py).
 CPU_RUNTIME = 0.48 * GiB
-DS_MAX_LIVE = 1e9  # DeepSpeed stage3_max_live_parameters default (netft does not set it)
-DS_REDUCE_BUCKET = 5e8  # DeepSpeed reduce_bucket_size default
-CPU_RUNTIME_ZERO3 = 0.05 * GiB
 GPU_RUNTIME = 2 * GiB
 
 
@@ -133,15 +133,14 @@ def model_shape(model_cfg, log=lambda *_: None) -> Shape:
 def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) -> dict:
     """Bytes per device by term, for the composed config on `world` ranks of `device`."""
     s = shape or model_shape(cfg.model)
-    method, par = cfg.method.name, cfg.parallel.name
-    world = 1 if par == "single" else world
-    sharded = par in ("fsdp2", "zero3") and world > 1
+    method, bk = cfg.method.name, backend(cfg.parallel.name)
+    world = world if bk.multi_rank else 1
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else (
         "bfloat16" if device == "cuda" else "float32")
     b = 4 if dtype == "float32" else 2
-    # Full fine-tuning keeps float32 masters under a 16-bit compute dtype (precision.py);
-    # adapters are float32 in PEFT whatever the base is (small either way).
-    masters = method == "full" and b == 2 and par != "zero3"
+    # Full fine-tuning keeps float32 masters under a 16-bit compute dtype (precision.py),
+    # unless the backend keeps its own; adapters are float32 in PEFT whatever the base is.
+    masters = method == "full" and b == 2 and not bk.own_masters
     pb = 4 if masters else b  # bytes of a stored (trainable) parameter
     P = s.params()
     train = P if method == "full" else s.lora_params(cfg.method.lora_r)
@@ -153,30 +152,15 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     layer_bytes = s.layer_params() * b  # an all-gathered unit is in the compute dtype
     if method == "qlora":
         layer_bytes = weight_bytes / P * s.layer_params()
-    out: dict[str, float] = {}
-    if sharded and par == "fsdp2":
-        # Gathered copies are full-size buffers beside the shards: 2 decoder layers (the one
-        # computing, the prefetched one) and the root's embedding/norm/head.
-        out["weights"] = weight_bytes / world + 2 * layer_bytes + s.root_params() * b
-    elif sharded:
-        # DeepSpeed keeps up to stage3_max_live_parameters (default 1e9) gathered, and with
-        # the default reuse distance a model below that stays gathered through the step.
-        out["weights"] = weight_bytes / world + min(P, DS_MAX_LIVE) * b
-    else:
-        # + the 16-bit copies autocast holds from forward until backward has used them.
-        out["weights"] = weight_bytes + (P * b if masters else 0)
-    if par == "zero3":
-        # fp32 gradient partitions + the reduce bucket (reduce_bucket_size, default 5e8
-        # elements, allocated whole with contiguous_gradients).
-        out["grads"] = train * 4 / world + min(DS_REDUCE_BUCKET, P) * b
-        # fp32 Adam states + the fp32 master partition (kept even for fp32 models).
-        opt = train * 12 / world
-    else:
-        out["grads"] = train * pb / (world if sharded else 1)
-        if (par == "fsdp2" and sharded and cfg.train.grad_accum > 1
-                and not cfg.parallel.get("grad_sync_every_microbatch", False)):
-            out["grads"] += train * 4  # unsharded accumulation across the micro-batches
-        opt = train * 2 * pb / (world if sharded else 1)  # torch AdamW: states in param dtype
+    on_host = device != "cuda"
+    # The backend's own terms: its copies of weights, gradients and optimizer states, and the
+    # full-size buffers measured on the host (parallel/backends.py).
+    mem = bk.account(Sizes(P, train, weight_bytes, layer_bytes, s.root_params(), b, pb, world,
+                           cfg.train.grad_accum,
+                           bool(cfg.parallel.get("grad_sync_every_microbatch", False)),
+                           method == "full", on_host))
+    out: dict[str, float] = {"weights": mem.weights, "grads": mem.grads}
+    opt = mem.optimizer
     host = 0.0
     if cfg.parallel.cpu_offload:
         host, opt = opt, 0.0
@@ -188,20 +172,7 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     else:
         out["activations"] = s.layers * per_layer
     out["logits"] = T * s.vocab * (b + 12)
-    on_host = device != "cuda"
-    # Full-size gradient buffers beside the sharded ones, measured on the host (CPU); not
-    # added for GPUs, where they have not been measured (likely the same for FSDP2's root).
-    out["buffers"] = 0.0
-    if on_host and sharded and par == "fsdp2":
-        # FSDP2 keeps the root unit's gradients (embedding/head) unsharded until the end of
-        # backward; and each unit's all-gathered parameters (in forward and again in
-        # backward) and unsharded gradients are freed into glibc's heap, which keeps about
-        # one more shard of the model as fragments (measured for full and lora alike).
-        root_trainable = s.root_params() if method == "full" else 0
-        out["buffers"] = root_trainable * b + weight_bytes / world
-    elif on_host and sharded:
-        # DeepSpeed: each gradient exists at full size until it is reduced into its partition.
-        out["buffers"] = train * b
+    out["buffers"] = mem.host_buffers
     # Weights and optimizer states stay. On a GPU, gradients and activations do not peak
     # together: activations are freed layer by layer as backward allocates the gradients,
     # and the caching allocator hands the freed blocks to them. On the host (glibc malloc)
@@ -210,15 +181,14 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
     transient = (out["grads"] + out["activations"] + out["logits"] if on_host else
                  max(out["grads"], out["activations"] + out["logits"]))
     live = out["weights"] + out["optimizer"] + transient + out["buffers"]
-    runtime = (GPU_RUNTIME + 0.05 * live if device == "cuda" else
-               CPU_RUNTIME + (CPU_RUNTIME_ZERO3 if par == "zero3" else 0))
+    runtime = GPU_RUNTIME + 0.05 * live if device == "cuda" else CPU_RUNTIME + mem.runtime
     out["runtime"] = runtime
     train_peak = live + runtime
     # Loading: the whole model on one rank (rank 0 with the meta load; every rank without);
     # a checkpoint in another dtype is read (memory-mapped pages) while being converted.
     convert = P * s.ckpt_bytes if s.ckpt_bytes and s.ckpt_bytes != (pb if method != "qlora" else b) else 0
-    load_peak = (weight_bytes + convert if par != "zero3" else weight_bytes / world) + runtime
-    if device == "cuda" and par in ("fsdp2", "zero3"):
+    load_peak = (weight_bytes / world if bk.partitioned_load else weight_bytes + convert) + runtime
+    if device == "cuda" and bk.sharded:
         load_peak = 0.0  # loaded on the host (CPU RAM), sharded onto the devices
     out["total"] = max(train_peak, load_peak)
     out["load"] = load_peak
@@ -239,13 +209,14 @@ def advice(cfg, device_gb: float, world: int, shape: Shape | None = None) -> str
 
     for ac, w in ((True, world), (True, 2 * world), (True, 4 * world)):
         alt = OmegaConf.merge(cfg, {"parallel": {"activation_checkpointing": ac}})
-        if cfg.parallel.name == "single" and w > 1:
-            alt = OmegaConf.merge(alt, {"parallel": {"name": "fsdp2"}})
+        if not backend(cfg.parallel.name).multi_rank and w > 1:
+            alt = OmegaConf.merge(alt, {"parallel": {"name": DEFAULT_MULTI}})
         e = estimate(alt, w, "cuda", shape)
         if e["total"] <= device_gb * GiB:
             return (f"does not fit ({est['total'] / GiB:.1f} GiB per device); fits on {w} x "
                     f"{device_gb:g} GB with activation checkpointing"
-                    + (" and parallel=fsdp2" if alt.parallel.name != cfg.parallel.name else "")
+                    + (f" and parallel={DEFAULT_MULTI}" if alt.parallel.name != cfg.parallel.name
+                       else "")
                     + f" ({e['total'] / GiB:.1f} GiB)")
     return f"does not fit ({est['total'] / GiB:.1f} GiB per device) even on {4 * world} devices"
 

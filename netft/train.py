@@ -33,7 +33,7 @@ from netft.final_weights import save_final
 from netft.hydra_job import composition_errors_raised, remove_stray_hydra_dir, sweep_value
 from netft.models.checked import load_for_training
 from netft.models.load import count_params, resolve_path
-from netft.models.meta_load import use_meta_load
+from netft.parallel.meta_load import use_meta_load
 from netft.objectives.accumulate import forward_backward
 from netft.objectives.tasks import attach_reference, build_task
 from netft.optim import warmup_warning

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from netft.errors import ConfigError
 from netft.models.load import apply_method, load_model, load_tokenizer
-from netft.models.meta_load import load_meta, use_meta_load
+from netft.parallel.meta_load import load_meta, use_meta_load
 
 
 def load_for_training(model_path, cfg, info):
@@ -24,7 +24,7 @@ def load_for_training(model_path, cfg, info):
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError(f"model.name_or_path={name}: the tokenizer has no chat template; use "
                           "an instruction-tuned model or add chat_template.jinja to the folder")
-    if use_meta_load(cfg, info):  # fsdp2: only rank 0 reads; the others get their shards
+    if use_meta_load(cfg, info):  # only rank 0 reads; the others get their shards
         return tokenizer, load_meta(model_path, cfg, info,
                                     lambda: checked_load(model_path, cfg, info.device))
     return tokenizer, checked_load(model_path, cfg, info.device)

@@ -195,13 +195,15 @@ def real_numel(p) -> int:
     """The number of weights a parameter stands for. A bitsandbytes 4-bit weight (Params4bit)
     is packed codes, two per byte, in a container of the storage dtype (4 per bf16 element, 8
     per float32 one): its numel() counts containers; its quant_state keeps the real shape.
-    ZeRO-3 partitions: the full count (ds_numel)."""
+    A partitioned parameter: the count on all ranks."""
     shape = getattr(getattr(p, "quant_state", None), "shape", None)
     if shape is not None:
         return int(torch.Size(shape).numel())
     if type(p).__name__ == "Params4bit":  # no quant_state yet: two codes per byte
         return p.numel() * p.element_size() * 2
-    return p.ds_numel if hasattr(p, "ds_numel") else p.numel()
+    from netft.parallel.backends import full_numel
+
+    return full_numel(p)
 
 
 def count_params(model) -> tuple[int, int]:

@@ -31,8 +31,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class Precision:
     compute: torch.dtype  # what matmuls run in (model.dtype)
     params: torch.dtype  # what the model is loaded in (and, for full, what AdamW updates)
-    autocast: bool  # single/ddp: the forward runs under torch.autocast(compute)
-    fsdp_param_dtype: torch.dtype | None  # FSDP2 MixedPrecisionPolicy(param_dtype=...), or None
+    autocast: bool  # the forward runs under torch.autocast(compute) (unsharded backends)
+    gather_dtype: torch.dtype | None  # sharded parameters gathered + computed in it, or None
 
     @property
     def masters(self) -> bool:
@@ -49,14 +49,18 @@ def compute_dtype(model_cfg, device: torch.device | str) -> torch.dtype:
 
 def precision(cfg, device: torch.device | str) -> Precision:
     """The run's dtypes from model.dtype, method and parallel (see the module docstring)."""
+    from netft.parallel.backends import backend
+
+    bk = backend(cfg.parallel.name)
     compute = compute_dtype(cfg.model, device)
     low = compute != torch.float32
-    # ZeRO-3 keeps its own fp32 master partition (bf16 config): the module stays in compute.
-    masters = low and cfg.method.name == "full" and cfg.parallel.name != "zero3"
+    # A backend with its own fp32 master partition (ZeRO-3's bf16 mode) keeps the module in
+    # the compute dtype.
+    masters = low and cfg.method.name == "full" and not bk.own_masters
     params = torch.float32 if masters else compute
-    autocast = masters and cfg.parallel.name in ("single", "ddp")
-    fsdp = compute if (low and cfg.parallel.name == "fsdp2") else None
-    return Precision(compute, params, autocast, fsdp)
+    autocast = masters and bk.autocast
+    gather = compute if (low and bk.gather_in_compute_dtype) else None
+    return Precision(compute, params, autocast, gather)
 
 
 def enable_autocast(model, device_type: str, dtype: torch.dtype) -> None:

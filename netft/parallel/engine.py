@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from netft.distributed import DistInfo
+from netft.parallel.backends import backend
 from netft.parallel.base import (Engine, NonFiniteGradError,  # noqa: F401  (re-exported)
                                  activation_checkpointing)
 from netft.optim import make_optimizer, make_scheduler
@@ -43,12 +44,12 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     if name == "fsdp2":
         from netft.parallel.fsdp import shard_model
 
-        from netft.models.meta_load import fill_from_rank0, use_meta_load
+        from netft.parallel.meta_load import fill_from_rank0, use_meta_load
 
         # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
         fill = ((lambda unit, root: fill_from_rank0(unit, root, info))
                 if use_meta_load(cfg, info) else None)
-        root = shard_model(model, cfg.parallel, info, fill, param_dtype=prec.fsdp_param_dtype)
+        root = shard_model(model, cfg.parallel, info, fill, param_dtype=prec.gather_dtype)
         module = model
     elif name == "ddp":
         from torch.nn.parallel import DistributedDataParallel
@@ -161,8 +162,11 @@ def parameter_share(model) -> dict:
 
 
 def unsupported(cfg) -> str | None:
-    """A setting the configured backend would silently ignore, as validation's message."""
-    if cfg.train.compile and cfg.parallel.name == "zero3":
+    """A setting the configured backend cannot honour, as validation's message."""
+    if cfg.method.name == "qlora" and not backend(cfg.parallel.name).quantized_weights:
+        return (f"method=qlora with parallel={cfg.parallel.name} is not supported: 4-bit weights "
+                "cannot be partitioned by ZeRO-3. Use parallel=fsdp2 (or ddp/single).")
+    if cfg.train.compile and not backend(cfg.parallel.name).compiles:
         # build_zero3_engine hands the model to DeepSpeed uncompiled; refusing beats a run
         # that looks compiled and is not.
         return ("train.compile=true with parallel=zero3 is not supported: the DeepSpeed "

@@ -48,7 +48,7 @@ def shard_model(model, parallel_cfg, info: DistInfo, fill=None,
             fill(layer, root)
         fully_shard(layer, **kwargs)
         if fill is not None:
-            from netft.models.meta_load import release_freed_memory
+            from netft.parallel.meta_load import release_freed_memory
 
             release_freed_memory()
     if fill is not None:

@@ -30,11 +30,13 @@ from netft.errors import ConfigError
 from netft.distributed import DistInfo
 from netft.models.load import apply_method, pick_attention, pick_dtype
 from netft.models.precision import precision
+from netft.parallel.backends import backend, is_sharded
 
 
 def use_meta_load(cfg, info: DistInfo) -> bool:
-    """fsdp2 on 2+ ranks; not qlora (4-bit weights are quantised by bitsandbytes at load)."""
-    return (cfg.parallel.name == "fsdp2" and info.world > 1 and cfg.method.name != "qlora"
+    """A backend that can (fsdp2) on 2+ ranks; not qlora (4-bit weights are quantised by
+    bitsandbytes at load)."""
+    return (backend(cfg.parallel.name).meta_load and info.world > 1 and cfg.method.name != "qlora"
             and bool(cfg.parallel.get("meta_load", True)))
 
 
@@ -116,7 +118,7 @@ def _unsharded(module) -> list[torch.Tensor]:
     fixed order (the same on every rank: the same architecture)."""
     out, seen = [], set()
     for t in list(module.parameters()) + list(module.buffers()):
-        if id(t) not in seen and not hasattr(t, "to_local"):
+        if id(t) not in seen and not is_sharded(t):
             seen.add(id(t))
             out.append(t)
     return out
