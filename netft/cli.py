@@ -81,14 +81,14 @@ def cmd_data_convert(args) -> int:
 
 def _push(args, folder) -> None:
     if args.push_to_hub:
-        from netft.post import push_to_hub
+        from netft.serving import push_to_hub
 
         url = push_to_hub(folder, args.push_to_hub, private=not args.public)
         print(f"[netft] pushed {folder} to {args.push_to_hub}: {url}")
 
 
 def cmd_merge(args) -> int:
-    from netft.post import merge
+    from netft.serving import merge
 
     out = merge(args.target, args.out, args.dtype, args.which)
     print(f"[netft] merged model in {out}")
@@ -97,7 +97,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from netft.post import export
+    from netft.serving import export
 
     out, note = export(args.target, args.out, args.dtype, args.which, gguf=args.gguf)
     print(f"[netft] serving export in {out} (safetensors, tokenizer, generation_config.json)")
@@ -108,7 +108,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from netft.post import chat
+    from netft.serving import chat
 
     chat(args.target, prompt=args.prompt, system=args.system, which=args.which,
          max_new_tokens=args.max_new_tokens, temperature=args.temperature)
@@ -380,7 +380,7 @@ def main(argv=None) -> int:
     p.add_argument("out", metavar="OUT")
     p.set_defaults(func=cmd_data_convert)
 
-    from netft.post import DTYPES
+    from netft.serving import DTYPES
 
     for name, fn, helptext in (
             ("merge", cmd_merge, "fold a run's LoRA adapter into its base: a standalone HF model"),

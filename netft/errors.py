@@ -7,7 +7,7 @@ traceback of a user error too. The entry points: netft-train (netft/train.py), e
 subcommand (netft/cli.py) and `python -m netft.checkpoint`.
 
 The classes keep their homes (ConfigError in netft.config, DataError in netft.data.chat,
-CheckpointError in netft.checkpoint, PostError in netft.post) and derive from NetftError here;
+CheckpointError in netft.checkpoint, PostError in netft.serving) and derive from NetftError here;
 this module imports nothing of netft, so any module can import it.
 """
 from __future__ import annotations

@@ -163,7 +163,7 @@ def test_user_error_classes_share_one_base():
     from netft.config import ConfigError
     from netft.data.chat import DataError
     from netft.errors import NetftError, UsageError, error_line
-    from netft.post import PostError
+    from netft.serving import PostError
 
     for cls in (CheckpointError, ConfigError, DataError, PostError, UsageError):
         assert issubclass(cls, NetftError)

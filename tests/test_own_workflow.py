@@ -88,7 +88,7 @@ def test_merge_export_chat_push(run, capsys, monkeypatch):
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     from netft.cli import main
-    from netft.post import chat
+    from netft.serving import chat
 
     d, run_dir, _ = run
     assert main(["merge", str(run_dir), "--out", str(d / "merged"), "--dtype", "float32"]) == 0

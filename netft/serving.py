@@ -1,4 +1,4 @@
-"""After training: merge a LoRA adapter, export a model for serving, chat with it, push it.
+"""After training, a model ready to serve: merge a LoRA adapter, export it, chat with it, push it.
 
     netft merge  RUN|ADAPTER --out DIR [--dtype bfloat16]   adapter -> standalone HF model
     netft export RUN|MODEL   --out DIR [--gguf]             merged safetensors + tokenizer +
