@@ -2,7 +2,8 @@
 netft/parallel/ asks a question ("are parameters sharded?", "does it keep its own float32
 masters?") instead of testing a backend's name or reading its private attributes.
 
-Each backend is one ordered chain, applied to the loaded model (parallel/engine.py):
+Each backend is one ordered chain, applied to the loaded model (parallel/engine.py CHAINS;
+parallel/zero3.py):
 
     single   activation checkpointing -> to device -> autocast (fp32 masters) -> compile
     ddp      activation checkpointing -> to device -> autocast (fp32 masters) -> DDP -> compile

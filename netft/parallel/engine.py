@@ -11,7 +11,9 @@ DeepSpeed ZeRO-3 builds the same Engine from its own engine (parallel/zero3.py).
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,45 +33,79 @@ def _state_options(model):
     return StateDictOptions(ignore_frozen_params=frozen, strict=not frozen)
 
 
+@dataclass
+class Wrapping:
+    """The model on its way through a backend's chain: `module` is what forward is called on."""
+    model: torch.nn.Module
+    module: torch.nn.Module
+    cfg: Any
+    info: DistInfo
+    prec: Any  # models.precision.Precision
+    root: Any = None  # FSDP2: the root unit (gradient-sync control)
+
+
+def _checkpointing(w: Wrapping) -> None:
+    activation_checkpointing(w.model, w.cfg)
+
+
+def _to_device(w: Wrapping) -> None:
+    w.model.to(w.info.device)
+
+
+def _autocast(w: Wrapping) -> None:
+    if w.prec.autocast:  # float32 masters, compute in model.dtype
+        from netft.models.precision import enable_autocast
+
+        enable_autocast(w.model, w.info.device.type, w.prec.compute)
+
+
+def _ddp(w: Wrapping) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+
+    info = w.info
+    w.module = DistributedDataParallel(
+        w.model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+
+
+def _fully_shard(w: Wrapping) -> None:
+    from netft.parallel.fsdp import shard_model
+    from netft.parallel.meta_load import fill_from_rank0, use_meta_load
+
+    # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
+    fill = ((lambda unit, root: fill_from_rank0(unit, root, w.info))
+            if use_meta_load(w.cfg, w.info) else None)
+    w.root = shard_model(w.model, w.cfg.parallel, w.info, fill, param_dtype=w.prec.gather_dtype)
+
+
+def _compile(w: Wrapping) -> None:
+    """Each decoder layer, after wrapping (so FSDP2's hooks stay outside the compiled code)."""
+    if w.cfg.train.compile:
+        from netft.parallel.fsdp import decoder_layers
+
+        for layer in decoder_layers(w.model):
+            layer.compile()
+
+
+# One ordered chain per torch-native backend; ZeRO-3's is in parallel/zero3.py.
+CHAINS = {
+    "single": (_checkpointing, _to_device, _autocast, _compile),
+    "ddp": (_checkpointing, _to_device, _autocast, _ddp, _compile),
+    "fsdp2": (_checkpointing, _fully_shard, _compile),
+}
+
+
 def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                          get_state_dict, set_state_dict)
 
-    from netft.models.precision import enable_autocast, precision
+    from netft.models.precision import precision
 
     name = cfg.parallel.name
-    prec = precision(cfg, info.device)
-    activation_checkpointing(model, cfg)
-    if name == "fsdp2":
-        from netft.parallel.fsdp import shard_model
-
-        from netft.parallel.meta_load import fill_from_rank0, use_meta_load
-
-        # Meta load: a skeleton on ranks > 0 until now; rank 0 sends each unit's weights.
-        fill = ((lambda unit, root: fill_from_rank0(unit, root, info))
-                if use_meta_load(cfg, info) else None)
-        root = shard_model(model, cfg.parallel, info, fill, param_dtype=prec.gather_dtype)
-        module = model
-    elif name == "ddp":
-        from torch.nn.parallel import DistributedDataParallel
-
-        model.to(info.device)
-        if prec.autocast:  # float32 masters, compute in model.dtype
-            enable_autocast(model, info.device.type, prec.compute)
-        module = DistributedDataParallel(
-            model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-    else:
-        model.to(info.device)
-        if prec.autocast:
-            enable_autocast(model, info.device.type, prec.compute)
-        module = model
-
-    if cfg.train.compile:
-        from netft.parallel.fsdp import decoder_layers
-
-        for layer in decoder_layers(model):
-            layer.compile()
+    w = Wrapping(model, model, cfg, info, precision(cfg, info.device))
+    for apply in CHAINS[name]:  # the backend's ordered set-up chain (parallel/backends.py)
+        apply(w)
+    module, root = w.module, w.root
     optimizer = make_optimizer(model, cfg.train, fused=info.device.type == "cuda")
     scheduler = make_scheduler(optimizer, cfg.train, total_steps)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -123,7 +159,7 @@ def build_torch_engine(model, cfg, info: DistInfo, total_steps: int) -> Engine:
 
     return Engine(name, module, model, optimizer, scheduler, lambda loss: loss.backward(), step,
                   no_sync, full_state_dict, save_state, load_state,
-                  export_dtype=prec.compute)
+                  export_dtype=w.prec.compute)
 
 
 @contextlib.contextmanager
