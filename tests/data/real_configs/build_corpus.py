@@ -34,7 +34,7 @@ HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out sta
 # Sources moved from held-out to tuning (SPLIT.md): their stanzas are not shipped either, they
 # form this second external data set, read as the "tuning-extra" side.
 TUNING_EXTRA_DATA = "real_configs_tuning_extra"
-TUNING_EXTRA = {"vincentbernat/network-lab"}
+TUNING_EXTRA = {"vincentbernat/network-lab", "Juniper/jvd"}
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
 LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
@@ -238,8 +238,28 @@ MORE = [
     ("Juniper/jvd", "005ab344aea79475ef81c1880430a2f99808c28b",
      r"^(?:data_center|service_provider|enterprise_wan|security|optical)/(?!.*prompt)"
      r".*\.(?:conf|cfg|txt)$", "Apache-2.0", 60),
+    # Third round of held-out sources (SPLIT.md, 2026-12-03), chosen before any verifier ran
+    # on them. Genie parser test outputs of `show running-config ...` (IOS / IOS-XE) and
+    # `show configuration ...` (Junos):
+    ("CiscoTestAutomation/genieparser", "366d83b905995cc7f26524168e431af50dcde2d5",
+     r"^src/genie/libs/parser/(?:ios|iosxe)/tests/ShowRun[^/]*/cli/equal/[^/]*output[^/]*\.txt$|"
+     r"^src/genie/libs/parser/junos/tests/ShowConfiguration[^/]*/cli/equal/[^/]*output[^/]*\.txt$",
+     "Apache-2.0"),
+    # ciscoconfparse's sample configurations (IOS and Junos).
+    ("mpenning/ciscoconfparse", "021459856f4360148f93d12e71c8bd2d594c84ff",
+     r"^tests/fixtures/configs/sample_\d+\.(?:ios|junos)$", "GPL-3.0", 60),
+    # Ansible cisco.ios collection: unit-test running-config fixtures and the device
+    # transcripts its molecule scenarios replay.
+    ("ansible-collections/cisco.ios", "ad788df8dd80377725425dfa9012546822588c81",
+     r"^tests/unit/modules/network/ios/fixtures/[^/]*\.cfg$|"
+     r"^extensions/molecule/cisshgo_fixtures/transcripts/ios_[^/]+/(?:.*/)?[^/]*\.txt$",
+     "GPL-3.0"),
+    # A Junos display-set converter's test inputs (brace) and expected outputs (set).
+    ("ckishimo/juniper_display_set", "e466e02bd0c44f763279e2f4e8214126c4b26bbc",
+     r"^tests/example\d*\.(?:conf|set)$", "Apache-2.0", 60),
 ]
-ALL_JUNOS = {"Juniper/jvd"}   # sources whose files are Junos whatever their names
+# sources whose files are Junos whatever their names
+ALL_JUNOS = {"Juniper/jvd", "ckishimo/juniper_display_set"}
 # Other dialects that share file names with IOS: IOS XR, NX-OS, EOS, ASA.
 _NOT_IOS_FILE = re.compile(r"^(?:interface \S+\d+/\d+/\d+/\d+|feature |route-policy |"
                            r"prefix-set |end-policy|!! IOS XR|ASA Version|hostname \S*(?:xr|XR)|"
