@@ -93,6 +93,12 @@ TYPES: dict[str, Callable[[str], bool]] = {
     or (re.fullmatch(r"[A-Za-z0-9_.\-]{1,63}", s) is not None and not s.isdigit()
         and s != "prefix-list"),
     "text": lambda s: bool(s.strip()),
+    # VLAN lists: `10,20,30-40` (each 1-4094, ranges ascending), or all / none.
+    "vlans": lambda s: s in ("all", "none") or all(
+        re.fullmatch(r"\d{1,4}(?:-\d{1,4})?", p) is not None
+        and all(1 <= int(x) <= 4094 for x in p.split("-"))
+        and (len(p.split("-")) == 1 or int(p.split("-")[0]) <= int(p.split("-")[1]))
+        for p in s.split(",")),
 }
 
 

@@ -130,6 +130,17 @@ def _check_options(w: list[str], i: int, opts: dict, s: str) -> str | None:
         if w[i] not in opts:
             return f"Unknown command (unexpected '{w[i]}'): {s}"
         kind = opts[w[i]]
+        if kind == "+route-types":
+            # `match internal external 1 nssa-external 2`: one or more route types.
+            j = i + 1
+            while j < len(w) and w[j] in G.REDIST_MATCH:
+                sub = G.REDIST_MATCH[w[j]]
+                j += 2 if sub and j + 1 < len(w) and type_ok(sub, w[j + 1]) else 1
+            if j == i + 1:
+                return (f"Command incomplete: {s}" if j >= len(w) else
+                        f"bad value: {w[j]} (expected internal, external or nssa-external)")
+            i = j
+            continue
         if kind:
             if i + 1 >= len(w):
                 return f"Command incomplete: {s}"
