@@ -101,12 +101,20 @@ def _key_matches(key: tuple[str, ...], words: list[str]) -> bool:
     return True
 
 
+def _owns(pattern: str, words: list[str]) -> bool:
+    """Whether `pattern` owns a line: its key words lead the line. A bare command (`[no]
+    switchport`, `[no] autostate`: nothing after its key) owns only itself: `switchport
+    port-security` is another command, which the table may not model (not covered)."""
+    key = _key(pattern)
+    bare = len(pattern.replace("[no] ", "").split()) == len(key)
+    return _key_matches(key, words) and (not bare or len(words) == len(key))
+
+
 def _check_table(mode: str, s: str) -> str | None | bool:
     """False: no pattern of `mode` owns the line. None: it is valid. Else the error."""
     words = s.split()
     base = words[1:] if words[:1] == ["no"] else words
-    owners = [p for p in _TABLES.get(mode, []) if _key_matches(_key(p), base)
-              or _key_matches(_key(p), words)]
+    owners = [p for p in _TABLES.get(mode, []) if _owns(p, base) or _owns(p, words)]
     if not owners:
         return False
     best = None

@@ -34,7 +34,8 @@ HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out sta
 # Sources moved from held-out to tuning (SPLIT.md): their stanzas are not shipped either, they
 # form this second external data set, read as the "tuning-extra" side.
 TUNING_EXTRA_DATA = "real_configs_tuning_extra"
-TUNING_EXTRA = {"vincentbernat/network-lab", "Juniper/jvd", "ansible-collections/cisco.ios"}
+TUNING_EXTRA = {"vincentbernat/network-lab", "Juniper/jvd", "ansible-collections/cisco.ios",
+                "CiscoTestAutomation/genieparser"}
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
 LABVAL = "dbe21f088e55720c48b4b0e9c4dae9657a7cdeed"
