@@ -217,7 +217,9 @@ def _host_bits_error(s: str) -> str | None:
 
 
 _HEADER = re.compile(r"^(interface|router ospf|router bgp|route-map|address-family|"
-                     r"ip access-list|router \S+|line|key chain|vrf definition|ip vrf)\b")
+                     r"ip access-list|router \S+|line|key chain|vrf definition|"
+                     # `ip vrf NAME` opens a VRF; `ip vrf forwarding NAME` is an interface line
+                     r"ip vrf(?! forwarding\b))\b")
 
 
 def _mode_of(header: str) -> str:

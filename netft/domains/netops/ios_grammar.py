@@ -104,6 +104,14 @@ INTERFACE = [
     "ipv6 address autoconfig [default]",
     "ipv6 address dhcp [rapid-commit]",
     "ipv6 address {ipv6prefix} link-local|anycast",
+    # Seen in CiscoTestAutomation/genieparser (a tuning source since 2026-12-03).
+    "ip flow monitor {name} [sampler {name}] input|output",
+    "datalink flow monitor {name} [sampler {name}] input|output",
+    "service-policy type qos|queueing input|output {name}",
+    "service-policy type control subscriber {name}",
+    "mac-address {cmac}",
+    "ip address dhcp client-id {ifname}",
+    "arp arpa|snap|probe",
 ]
 
 OSPF = [
