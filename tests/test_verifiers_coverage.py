@@ -41,6 +41,23 @@ IOS = [
     ("router bgp 65001\n neighbor 10.0.0.2 remote-as", INVALID),                     # missing
     ("route-map RM permit 10\n then local-preference 200", INVALID),                 # JunOS
     ("router osfp 1", INVALID),                                                      # typo
+    # Widened from cisco.ios and genieparser once they became tuning sources (SPLIT.md).
+    ("interface Gi0/1\n ip vrf forwarding CUST_A\n ip address 10.0.0.1 255.255.255.0", VALID),
+    ("interface Gi0/1\n switchport trunk allowed vlan add 10,20-30", VALID),
+    ("interface Gi0/1\n switchport trunk allowed vlan add 10,99999", INVALID),       # range
+    ("interface Gi0/1\n switchport voice vlan 40", VALID),
+    ("interface Gi0/1\n ip flow monitor M sampler S input", VALID),
+    ("interface Gi0/1\n ip flow monitor M sideways", INVALID),                       # enum
+    ("interface Gi0/1\n mac-address 0011.2233.4455", VALID),
+    ("interface Gi0/1\n mac-address 0011.2233", INVALID),
+    ("interface Gi0/1\n switchport port-security maximum 2", UNCOVERED),   # real, unmodelled
+    ("interface Gi0/1\n ip dhcp snooping trust", UNCOVERED),               # real, unmodelled
+    ("interface Gi0/1\n switchport xyzzy 3", INVALID),                     # made up
+    ("interface Gi0/1\n ip dchp snooping trust", INVALID),                  # typo
+    ("router ospf 1\n redistribute ospf 2 match internal external 1 nssa-external 2", VALID),
+    ("router ospf 1\n redistribute ospf 2 match sideways", INVALID),
+    ("router bgp 65001\n neighbor 2001:db8::1 remote-as 65002", VALID),
+    ("route-map RM permit 10\n set ip next-hop recursive global 192.0.2.1", VALID),
 ]
 
 JUNOS_SET = [
@@ -81,6 +98,29 @@ JUNOS_SET = [
     ("set protocols bgp group G graceful-shutdown receiver", UNCOVERED),
     ("set protocols ospf area 0.0.0.0 virtual-link neighbor-id 10.0.0.1 transit-area 0.0.0.1",
      UNCOVERED),
+    # Widened from Juniper/jvd once it became a tuning source (SPLIT.md, 2026-12-03).
+    ("set protocols bgp group G family route-target", VALID),
+    ("set protocols bgp group G family inet labeled-unicast rib inet.3", VALID),
+    ("set protocols bgp group G family inet labeled-unicast rib inet.7", INVALID),
+    ("set protocols bgp group G family inet labeled-unicast resolve-vpn", VALID),
+    ("set protocols bgp group G family evpn signaling loops 2", VALID),
+    ("set protocols bgp group G family evpn signaling loops 99", INVALID),          # range
+    ("set protocols bgp group G family inet labeled-unicst", INVALID),             # typo
+    ("set protocols ospf area 0 interface ae0.0 ipv4-adjacency-segment protected dynamic",
+     VALID),
+    ("set routing-options transport-class name gold color 4000", VALID),
+    ("set routing-options transport-clas name gold color 4000", INVALID),          # typo
+    ("set routing-options flex-algorithm 128 definition metric-type delay-metric", VALID),
+    ("set routing-options flex-algorithm 12 definition spf", INVALID),             # range
+    ("set interfaces ae0 esi df-election-type preference value 1000", VALID),
+    ("set interfaces et-0/0/1 unit 0 family mpls maximum-labels 16", VALID),
+    ("set interfaces et-0/0/1 unit 0 family mpls maximum-labels 99", INVALID),     # range
+    ("set interfaces ps3 anchor-point lt-0/0/0", VALID),
+    ("set interfaces ge-0/0/1 unit 0 family ethernet-switching vlan community V", INVALID),
+    ("set policy-options prefix-list P apply-path \"protocols bgp group <*> neighbor <*>\"",
+     VALID),
+    ("set policy-options prefix-list P apply-path \"router bgp group <*> neighbor <*>\"",
+     INVALID),                                                    # IOS words in the path
 ]
 
 JUNOS_BRACE = [
@@ -96,6 +136,9 @@ JUNOS_BRACE = [
     ("protocols {\n    bgp {\n        group G {\n            static {\n"
      "                route 10.0.0.0/8 next-hop 10.0.0.1;\n            }\n        }\n    }\n}",
      INVALID),                                                    # made-up child of a group
+    # `protect core;` is routing-options' statement, not the `protect` command.
+    ("routing-options {\n    protect core;\n}", VALID),
+    ("routing-options {\n    protect cores;\n}", INVALID),
 ]
 
 

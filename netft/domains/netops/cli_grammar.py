@@ -47,6 +47,14 @@ def _prefix(s: str) -> bool:
     return is_ipv4(a) and plen.isdigit() and int(plen) <= 32
 
 
+def _ipv6(s: str) -> bool:
+    try:
+        ipaddress.IPv6Address(s)
+        return True
+    except ValueError:
+        return False
+
+
 def _asn(s: str) -> bool:
     if "." in s:   # asdot, 1.10 = 65546
         hi, _, lo = s.partition(".")
@@ -86,13 +94,22 @@ TYPES: dict[str, Callable[[str], bool]] = {
     or s in ("internet", "no-export", "no-advertise", "local-AS", "additive", "none",
              "gshut"),
     "rt": lambda s: re.fullmatch(r"(?:\d+|\d+\.\d+\.\d+\.\d+):\d+", s) is not None,
-    "bgp_peer": lambda s: is_ipv4(s) or re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]{0,62}", s)
+    "bgp_peer": lambda s: is_ipv4(s) or _ipv6(s)
+    or re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]{0,62}", s) is not None,
+    # Cisco's dotted MAC address: `0011.2233.4455`.
+    "cmac": lambda s: re.fullmatch(r"[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}", s)
     is not None,
     # IOS access lists: standard/extended numbers or a name that is not a number.
     "acl": lambda s: _int_range(1, 199)(s) or _int_range(1300, 2699)(s)
     or (re.fullmatch(r"[A-Za-z0-9_.\-]{1,63}", s) is not None and not s.isdigit()
         and s != "prefix-list"),
     "text": lambda s: bool(s.strip()),
+    # VLAN lists: `10,20,30-40` (each 1-4094, ranges ascending), or all / none.
+    "vlans": lambda s: s in ("all", "none") or all(
+        re.fullmatch(r"\d{1,4}(?:-\d{1,4})?", p) is not None
+        and all(1 <= int(x) <= 4094 for x in p.split("-"))
+        and (len(p.split("-")) == 1 or int(p.split("-")[0]) <= int(p.split("-")[1]))
+        for p in s.split(",")),
 }
 
 

@@ -101,12 +101,20 @@ def _key_matches(key: tuple[str, ...], words: list[str]) -> bool:
     return True
 
 
+def _owns(pattern: str, words: list[str]) -> bool:
+    """Whether `pattern` owns a line: its key words lead the line. A bare command (`[no]
+    switchport`, `[no] autostate`: nothing after its key) owns only itself: `switchport
+    port-security` is another command, which the table may not model (not covered)."""
+    key = _key(pattern)
+    bare = len(pattern.replace("[no] ", "").split()) == len(key)
+    return _key_matches(key, words) and (not bare or len(words) == len(key))
+
+
 def _check_table(mode: str, s: str) -> str | None | bool:
     """False: no pattern of `mode` owns the line. None: it is valid. Else the error."""
     words = s.split()
     base = words[1:] if words[:1] == ["no"] else words
-    owners = [p for p in _TABLES.get(mode, []) if _key_matches(_key(p), base)
-              or _key_matches(_key(p), words)]
+    owners = [p for p in _TABLES.get(mode, []) if _owns(p, base) or _owns(p, words)]
     if not owners:
         return False
     best = None
@@ -130,6 +138,17 @@ def _check_options(w: list[str], i: int, opts: dict, s: str) -> str | None:
         if w[i] not in opts:
             return f"Unknown command (unexpected '{w[i]}'): {s}"
         kind = opts[w[i]]
+        if kind == "+route-types":
+            # `match internal external 1 nssa-external 2`: one or more route types.
+            j = i + 1
+            while j < len(w) and w[j] in G.REDIST_MATCH:
+                sub = G.REDIST_MATCH[w[j]]
+                j += 2 if sub and j + 1 < len(w) and type_ok(sub, w[j + 1]) else 1
+            if j == i + 1:
+                return (f"Command incomplete: {s}" if j >= len(w) else
+                        f"bad value: {w[j]} (expected internal, external or nssa-external)")
+            i = j
+            continue
         if kind:
             if i + 1 >= len(w):
                 return f"Command incomplete: {s}"
@@ -198,7 +217,9 @@ def _host_bits_error(s: str) -> str | None:
 
 
 _HEADER = re.compile(r"^(interface|router ospf|router bgp|route-map|address-family|"
-                     r"ip access-list|router \S+|line|key chain|vrf definition|ip vrf)\b")
+                     r"ip access-list|router \S+|line|key chain|vrf definition|"
+                     # `ip vrf NAME` opens a VRF; `ip vrf forwarding NAME` is an interface line
+                     r"ip vrf(?! forwarding\b))\b")
 
 
 def _mode_of(header: str) -> str:

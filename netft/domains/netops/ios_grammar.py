@@ -61,7 +61,7 @@ INTERFACE = [
     "[no] switchport",
     "switchport mode access|trunk",
     "switchport access vlan {int:1-4094}",
-    "switchport trunk allowed vlan {word}",
+    "switchport trunk allowed vlan {vlans}",
     "switchport trunk encapsulation dot1q",
     "switchport trunk native vlan {int:1-4094}",
     "spanning-tree portfast [edge] [trunk]",
@@ -82,6 +82,36 @@ INTERFACE = [
     "arp timeout {int:0-2147483}",
     "ip igmp version 1|2|3",
     "ip ospf network point-to-point|broadcast|non-broadcast|point-to-multipoint",
+    # Seen in ansible-collections/cisco.ios (a tuning source since 2026-12-03), shapes from
+    # the IOS / IOS-XE command references.
+    "switchport trunk allowed vlan add|remove|except {vlans}",
+    "switchport trunk pruning vlan [add|remove|except] {vlans}",
+    "switchport trunk encapsulation isl|negotiate",
+    "switchport voice vlan {int:1-4094}",
+    "switchport voice vlan dot1p|none|untagged",
+    "switchport private-vlan association host {int:1-4094} {int:1-4094}",
+    "switchport private-vlan host-association {int:1-4094} {int:1-4094}",
+    "switchport private-vlan mapping {int:1-4094} [add|remove] {vlans}",
+    "switchport mode private-vlan host|promiscuous",
+    "switchport mode dynamic auto|desirable",
+    "[no] switchport nonegotiate",
+    "standby version 1|2",
+    "standby mac-refresh {int:1-255}",
+    "[no] autostate",
+    "ip helper-address global {ipv4}",
+    "ip helper-address vrf {name} {ipv4}",
+    "[no] ip ospf shutdown",
+    "ipv6 address autoconfig [default]",
+    "ipv6 address dhcp [rapid-commit]",
+    "ipv6 address {ipv6prefix} link-local|anycast",
+    # Seen in CiscoTestAutomation/genieparser (a tuning source since 2026-12-03).
+    "ip flow monitor {name} [sampler {name}] input|output",
+    "datalink flow monitor {name} [sampler {name}] input|output",
+    "service-policy type qos|queueing input|output {name}",
+    "service-policy type control subscriber {name}",
+    "mac-address {cmac}",
+    "ip address dhcp client-id {ifname}",
+    "arp arpa|snap|probe",
 ]
 
 OSPF = [
@@ -107,6 +137,13 @@ OSPF = [
     "mpls ldp autoconfig [area {area}]",
     "capability vrf-lite",
     "area {area} virtual-link {ipv4}",
+    "area {area} nssa [no-summary] [default-information-originate] [metric {int:0-16777214}] "
+    "[metric-type 1|2] [no-redistribution]",
+    "area {area} nssa [no-summary] translate type7 [always] [suppress-fa]",
+    "default-metric {int:1-16777214}",
+    "distribute-list {acl} in|out [{ifname}]",
+    "distribute-list prefix {name} in|out [{ifname}]",
+    "distribute-list route-map {name} in",
 ]
 
 BGP = [
@@ -167,11 +204,24 @@ BGP = [
     "bgp bestpath med missing-as-worst|confed",
     "bgp scan-time {int:5-60}",
     "network {ipv4} [mask {mask}] [route-map {name}] [backdoor]",
-    "aggregate-address {ipv4} {mask} [as-set] [summary-only]",
+    "aggregate-address {ipv4} {mask} [as-set] [as-confed-set] [summary-only] "
+    "[suppress-map {name}] [advertise-map {name}] [attribute-map {name}]",
+    "aggregate-address {ipv6prefix} [as-set] [as-confed-set] [summary-only] "
+    "[suppress-map {name}] [advertise-map {name}] [attribute-map {name}]",
+    "maximum-secondary-paths [eibgp|ibgp] {int:1-32}",
+    f"{_NBR} slow-peer detection [disable] [threshold {{int:120-3600}}]",
+    "default-metric {int:1-4294967295}",
+    "distribute-list {acl} in|out",
+    "distribute-list prefix-list {name} in|out",
     "address-family ipv4 [unicast|multicast] [vrf {name}]",
     "address-family ipv4 vrf {name}",
     "address-family ipv6 [unicast]",
     "address-family vpnv4 [unicast]",
+    "address-family ipv4 mdt|flowspec|mvpn|rtfilter|labeled-unicast",
+    "address-family ipv6 multicast|flowspec|mvpn|labeled-unicast",
+    "address-family ipv6 [unicast|multicast] vrf {name}",
+    "address-family vpnv6 [unicast]",
+    "address-family l2vpn evpn|vpls",
     "exit-address-family",
 ]
 
@@ -179,6 +229,21 @@ ROUTE_MAP = [
     "match ip address prefix-list {namelist}",
     "match ip address {acllist}",
     "set local-preference {int:0-4294967295}",
+    # IOS forms FRR does not have (cisco.ios fixtures; IOS route-map reference).
+    "match local-preference {int:0-4294967295list}",
+    "match as-path {wordlist}",
+    "match tag list {namelist}",
+    "match metric external {int:0-4294967295} [+- {int:0-4294967295}]",
+    "match ip next-hop prefix-list {namelist}",
+    "match ip next-hop {acllist}",
+    "match community {wordlist}",
+    "match extcommunity {wordlist}",
+    "set ip next-hop verify-availability [{ipv4} {int:1-65535} track {int:1-1000}]",
+    "set ip next-hop recursive [global] {ipv4}",
+    "set ip next-hop recursive vrf {name} {ipv4}",
+    "set automatic-tag",
+    "set mpls-label",
+    "set global",
 ]
 
 GLOBAL = [
@@ -190,9 +255,14 @@ GLOBAL = [
 
 # Keywords a redistribute line may carry after the protocol, in any order, with their types.
 REDIST_OPTS = {"metric": "int:0-16777214", "metric-type": "int:1-2", "subnets": None,
-               "tag": "int:0-4294967295", "route-map": "name", "match": "word"}
+               "tag": "int:0-4294967295", "route-map": "name", "match": "+route-types",
+               "include-connected": None}
 REDIST_PROTOS = {"connected": None, "static": None, "rip": None, "bgp": "asn",
-                 "eigrp": "int:1-65535", "ospf": "int:1-65535", "isis": None}
+                 "eigrp": "int:1-65535", "ospf": "int:1-65535", "ospfv3": "int:1-65535",
+                 "isis": None}
+# `redistribute ospf 1 match internal external 1 nssa-external 2`: the route types after
+# `match`, each external kind with an optional type number.
+REDIST_MATCH = {"internal": None, "external": "int:1-2", "nssa-external": "int:1-2"}
 # Options of `ip route` after the next hop, in IOS's order.
 ROUTE_OPTS = {"tag": "int:1-4294967295", "name": "word", "track": "int:1-1000",
               "permanent": None, "global": None, "multicast": None}

@@ -52,7 +52,9 @@ TYPES = {
     is not None,
     "holdtime": lambda s: s == "0" or _int_in(3, 65535)(s),
     "ifname": lambda s: re.fullmatch(_JUNOS_IF, s) is not None,
-    "ospf_if": lambda s: s == "all" or re.fullmatch(rf"{_JUNOS_IF}(?:\.\d+)?", s) is not None,
+    # `re0:mgmt-0.0`: a routing engine's own management interface on dual-RE systems.
+    "ospf_if": lambda s: s == "all" or re.fullmatch(rf"{_JUNOS_IF}(?:\.\d+)?", s) is not None
+    or re.fullmatch(r"re[01]:mgmt-\d+(?:\.\d+)?", s) is not None,
     "nexthop": lambda s: _is_ipv4(s) or _is_ipv6(s)
     or re.fullmatch(rf"{_JUNOS_IF}\.\d+", s) is not None,
     "name": lambda s: re.fullmatch(r'[A-Za-z0-9_][A-Za-z0-9_.:/\-]{0,254}|"[^"]+"', s)
@@ -63,6 +65,7 @@ TYPES = {
     "community": lambda s: _QUOTED_OR_WORD.fullmatch(s) is not None and (
         s.startswith('"') or ":" in s or s in ("no-export", "no-advertise",
                                                "no-export-subconfed", "llgr-stale")),
+    "applypath": lambda s: _apply_path_ok(s),
     "mac": lambda s: re.fullmatch(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}", s) is not None,
     "size": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
     "bandwidth": lambda s: re.fullmatch(r"\d+[kmg]?", s) is not None,
@@ -71,6 +74,18 @@ TYPES = {
                             and int(s[1:].split("-")[0]) <= int(s.split("-/")[1]) <= 128),
 }
 _TYPES = TYPES
+
+
+def _apply_path_ok(s: str) -> bool:
+    """`apply-path "protocols bgp group <*> neighbor <*>"`: a quoted Junos configuration path
+    (`<..>` wildcards stand for names). Its words are Junos: it starts at a top-level
+    statement, and no word is another dialect's (`router bgp ...` is IOS)."""
+    if not (len(s) > 2 and s[0] == s[-1] == '"'):
+        return False
+    words = [w for w in s[1:-1].split() if not (w.startswith("<") and w.endswith(">"))]
+    top = words[0] if words else ""
+    return ((top in JUNOS_GRAMMAR or top in JUNOS_GRAMMAR[KNOWN])
+            and not any(w in JUNOS_FOREIGN for w in words))
 
 
 def _type_ok(key: str, tok: str) -> bool:
@@ -188,7 +203,10 @@ _PARTIAL = ("deactivate", "activate", "delete", "protect", "unprotect")
 def junos_format(text: str) -> str:
     """'set' when any statement is a set (or delete) command, else 'brace'."""
     lines = [ln.split() for ln in _strip_comments(text).splitlines() if ln.strip()]
-    if any(t[0] in ("set",) + _PARTIAL for t in lines) or not lines:
+    # A brace statement ends in `;`, `{` or `}`: `protect core;` is routing-options' BGP
+    # PIC statement, not the `protect` command.
+    if any(t[0] in ("set",) + _PARTIAL and t[-1][-1:] not in (";", "{", "}")
+           for t in lines) or not lines:
         return "set"
     return "brace"
 

@@ -51,6 +51,12 @@ OSPF_IF = {
     "authentication": {"md5": V("int:0-255", {"key": V("text")}),
                        "simple-password": V("text"), MORE: True},
     "bfd-liveness-detection": BFD, "ldp-synchronization": {},
+    # Segment routing adjacency SIDs and TI-LFA (seen in Juniper/jvd, a tuning source).
+    **{f"{af}-adjacency-segment": {k: {"dynamic": {}, "index": V(U32), "label": V(U32),
+                                       MORE: True}
+                                   for k in ("protected", "unprotected")} | {MORE: True}
+       for af in ("ipv4", "ipv6")},
+    "post-convergence-lfa": {"node-protection": {"cost": V(U32), END: True}, END: True},
 }
 # Real statements of an OSPF area (Junos reference) the grammar does not model: only these
 # are "not covered" there, any other word is invalid.
@@ -88,15 +94,28 @@ BMP_COMMON = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING,
               "priority": {"high": {}, "medium": {}, "low": {}}, "routing-instance": V("word")}
 BMP = {**BMP_COMMON, "station": V("name", BMP_COMMON)}
 BGP_BMP = {"monitor": BMP_MONITOR, "route-monitoring": BMP_ROUTE_MONITORING}
+PREFIX_LIMIT = {"maximum": V(U32), "teardown": {"<int:1-100>": {}, END: True}}
+# `family inet labeled-unicast { rib inet.3; resolve-vpn; }` (BGP-LU, seen in Juniper/jvd).
+LABELED_UNICAST = {"rib": {"inet.3": {}, "inet6.3": {}, MORE: True}, "resolve-vpn": {},
+                   "rib-group": V("name"), "explicit-null": {"connected-only": {}, END: True},
+                   "per-prefix-label": {}, "prefix-limit": PREFIX_LIMIT, "aigp": {},
+                   "entropy-label": {OPEN: True, END: True}, END: True}
+# `family evpn { signaling { loops 2; } }`; `family inet-mvpn signaling;`
+SIGNALING = {"loops": V("int:1-10"), "prefix-limit": PREFIX_LIMIT,
+             "delay-route-advertisements": {OPEN: True}, END: True}
 FAMILIES = {
-    **{f: {"unicast": {"prefix-limit": {"maximum": V(U32), "teardown": {}},
+    **{f: {"unicast": {"prefix-limit": PREFIX_LIMIT,
                        "loops": V("int:1-10"), "no-install": {}, "extended-nexthop": {},
                        "extended-nexthop-tunnel": {}, "local-ipv4-address": V("ipv4"),
                        END: True},
-           "multicast": {}, "labeled-unicast": {}, "flow": {}, "any": {}, MORE: True}
-       for f in ("inet", "inet6", "inet-vpn", "inet6-vpn", "l2vpn", "route-target",
-                 "inet-mvpn", "inet6-mvpn")},
-    "evpn": {"signaling": {}, MORE: True},
+           "multicast": {}, "labeled-unicast": LABELED_UNICAST, "flow": {}, "any": {},
+           **({"signaling": SIGNALING} if f in ("l2vpn", "inet-mvpn", "inet6-mvpn") else {}),
+           MORE: True}
+       for f in ("inet", "inet6", "inet-vpn", "inet6-vpn", "l2vpn", "inet-mvpn", "inet6-mvpn")},
+    # `family route-target;` alone is complete (RT-constrain).
+    "route-target": {"proxy-generate": {}, "advertise-default": {}, "prefix-limit": PREFIX_LIMIT,
+                     "external-paths": V("int:1-256"), END: True},
+    "evpn": {"signaling": SIGNALING, MORE: True},
     MORE: True,
 }
 BGP_PEER = {
@@ -217,7 +236,9 @@ STATIC_DEFAULTS = {k: STATIC_ROUTE[k] for k in (
 STATIC = {"route": V("prefix46", STATIC_ROUTE), "defaults": STATIC_DEFAULTS}
 AGG_ROUTE = {"discard": {}, "policy": V("name"), "preference": V(U32), "metric": V(U32),
              "community": V("word"), "passive": {}, "active": {}, "brief": {}, "full": {},
-             "as-path": {"origin": V("word"), "path": V("text"), MORE: True}, "tag": V(U32)}
+             "as-path": {"origin": V("word"), "path": V("text"), MORE: True}, "tag": V(U32),
+             # SRv6 locator summaries per flexible algorithm (Juniper/jvd).
+             "tag2": V(U32), "algorithm": V("int:128-255")}
 AGGREGATE = {"route": V("prefix46", AGG_ROUTE), "defaults": AGG_ROUTE}
 RIB = {"static": STATIC, "aggregate": AGGREGATE, "generate": AGGREGATE,
        "martians": {"<prefix46>": {"exact": {}, "orlonger": {}, "allow": {}, MORE: True}}}
@@ -236,6 +257,19 @@ ROUTING_OPTIONS = {
     "rib-groups": V("name", {"import-rib": V("word"), "export-rib": V("word"),
                              "import-policy": V("name")}),
     "static-route-defaults": STATIC_DEFAULTS, "bmp": BMP,
+    # BGP classful transport and flexible algorithms (seen in Juniper/jvd).
+    "transport-class": {"auto-create": {}, "name": V("name", {
+        "color": V(U32), "tunnel-egress": {"end-point": V("ip46"), MORE: True}, END: True}),
+        MORE: True},
+    "flex-algorithm": V("int:128-255", {
+        "definition": {"metric-type": {"igp-metric": {}, "te-metric": {}, "delay-metric": {},
+                                       MORE: True},
+                       "spf": {}, "use-flex-algorithm-prefix-metric": {},
+                       "priority": V("int:0-255"), MORE: True},
+        "use-transport-class": {"inet3-install": {}, "inet6-install": {}, END: True},
+        MORE: True}),
+    "no-multi-topology-routing": {}, "protect": {"core": {}},
+    "ipv6-router-id": V("ipv6"),
 }
 
 ENCAPSULATIONS = {e: {} for e in (
@@ -263,10 +297,13 @@ UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
         "vlan-id-list": V("word"), "encapsulation": ENCAPSULATIONS, "proxy-arp": {},
         "mac": V("mac"), "virtual-gateway-accept-data": {}, "proxy-macip-advertisement": {},
         "family": {"inet": FAMILY_INET, "inet6": FAMILY_INET6, "iso": {OPEN: True},
-                   "mpls": {OPEN: True},
+                   "mpls": {"maximum-labels": V("int:3-16"), "mtu": V("int:256-9192"),
+                            "filter": {"input": V("name"), "output": V("name")},
+                            OPEN: True},
                    "ethernet-switching": {"interface-mode": {"access": {}, "trunk": {},
                                                              MORE: True},
-                                          "vlan": {"members": V("word")},
+                                          # `vlan` holds only `members` (ELS)
+                                          "vlan": {"members": V("word"), CLOSED: True},
                                           "storm-control": V("name"), MORE: True},
                    MORE: True}}
 INTERFACE = {"description": V("text"), "disable": {}, "mtu": V("int:256-16000"),
@@ -281,10 +318,20 @@ INTERFACE = {"description": V("text"), "disable": {}, "mtu": V("int:256-16000"),
                                                    "periodic": {"fast": {}, "slow": {}},
                                                    MORE: True},
                                           "minimum-links": V("int:1-64"), MORE: True},
-             "esi": {"<word>": {}, "all-active": {}, "single-active": {}, MORE: True}}
+             "esi": {"<word>": {}, "all-active": {}, "single-active": {},
+                     "df-election-granularity": {"per-esi": {"lacp-oos-on-ndf": {}, END: True},
+                                                 "per-esi-vlan": {}, MORE: True},
+                     "df-election-type": {"preference": {"value": V("int:0-65535"),
+                                                         MORE: True},
+                                          "mod": {}, MORE: True},
+                     "auto-derive": {"lacp": {}, MORE: True}, "source-bmac": V("mac"),
+                     MORE: True},
+             # Pseudowire subscriber (psN) interfaces: the logical tunnel they anchor on,
+             # and dynamic VLAN profiles the grammar does not model.
+             "anchor-point": V("ifname"), "auto-configure": {OPEN: True, MORE: True}}
 
 POLICY_OPTIONS = {
-    "prefix-list": V("name", {"<prefix46>": {}, "apply-path": V("text"), END: True}),
+    "prefix-list": V("name", {"<prefix46>": {}, "apply-path": V("applypath"), END: True}),
     "route-filter-list": V("name", {"<prefix46>": ROUTE_FILTER}),
     "policy-statement": V("name", POLICY),
     "community": V("name", {"members": V("community"), "invert-match": {}, CLOSED: True}),
