@@ -151,8 +151,7 @@ class _ChunkedHead(torch.nn.Linear):
                 return _liger_sum(flat_h, self.weight, flat_y)
             return _FusedSumCE.apply(flat_h, self.weight, flat_y, self.chunk_tokens)
         if req.kind == "tokens":
-            out = _RecomputeTokenCE.apply(flat_h, self.weight, flat_y, self.chunk_tokens)
-            return out.view(y.shape)
+            return _RecomputeTokenCE.apply(flat_h, self.weight, flat_y, self.chunk_tokens, y.shape)
         raise ValueError(f"unknown head request {req.kind!r}")
 
 
@@ -235,11 +234,14 @@ class _RecomputeTokenCE(torch.autograd.Function):
     into each chunk's logit gradient before it is summed into the weight's."""
 
     @staticmethod
-    def forward(ctx, h, w, y, chunk):
+    def forward(ctx, h, w, y, chunk, shape):
         with torch.no_grad():
             out = torch.cat([F.cross_entropy(_chunk_logits(h[a:b], w), y[a:b],
                                              ignore_index=IGNORE, reduction="none")
                              for a, b in _spans(h.shape[0], chunk)])
+        # (rows, positions), a tensor of its own: a view output would make FSDP2 warn that an
+        # in-place op on it could skip its pre-backward hook
+        out = out.reshape(shape).clone()
         ctx.save_for_backward(h, w, y)
         ctx.chunk = chunk
         ctx.dtype = _compute_dtype(h, w)
@@ -248,6 +250,7 @@ class _RecomputeTokenCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, go):
         h, w, y = ctx.saved_tensors
+        go = go.reshape(-1)
         gh = torch.zeros_like(h) if ctx.needs_input_grad[0] else None
         gw = torch.zeros(w.shape, dtype=torch.float32, device=w.device) \
             if ctx.needs_input_grad[1] else None
@@ -261,7 +264,7 @@ class _RecomputeTokenCE(torch.autograd.Function):
                 gh[a:b] = (g @ w.to(dt)).to(gh.dtype)
             if gw is not None:
                 gw += (g.t() @ h[a:b].to(dt)).float()
-        return gh, (gw.to(w.dtype) if gw is not None else None), None, None
+        return gh, (gw.to(w.dtype) if gw is not None else None), None, None, None
 
 
 def _map_chunks(hidden: torch.Tensor, w: torch.Tensor, fn: Callable, chunk: int):
