@@ -134,7 +134,7 @@ class TrainConfig:
     packing: bool = True
     # Output layer + loss over this many token positions at a time, never the whole logits
     # (netft/objectives/loss_head.py; exact). 0: the full logits, as a plain forward.
-    loss_chunk_tokens: int = 1024
+    loss_chunk_tokens: int = 256
     # torch.compile each decoder layer (after sharding, so FSDP2 hooks stay outside).
     compile: bool = False
     seed: int = 0

@@ -178,3 +178,16 @@ def test_chunked_equals_full_on_two_ranks(tmp_path, tiny_path, method, parallel)
         assert r["loss_rel"] < 1e-6, (case, r)
         assert r["grad_rel"] < 1e-5, (case, r)
         assert r["n_grads"] > 0, (case, r)
+
+
+def test_empty_micro_batch_gives_zero_and_a_graph(tiny_path, tiny_tokenizer):
+    """An uneven DPO tail: one all-ignored token, zero pairs (objectives/dpo.collate_pairs)."""
+    from netft.objectives.dpo import collate_pairs
+
+    engine = engine_for(tiny_path)
+    batch = collate_pairs([], [], tiny_tokenizer.pad_token_id)
+    logps = sequence_logps(engine.module, batch)
+    assert logps.shape == (1,) and float(logps.detach()) == 0.0
+    (logps.sum() * 0.0).backward()  # what make_loss_fn returns for it: must not raise
+    s, n, _ = sft_loss_sum(engine.module, {**batch})
+    assert float(s) == 0.0 and int(n) == 0

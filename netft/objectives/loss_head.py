@@ -156,8 +156,10 @@ class _ChunkedHead(torch.nn.Linear):
 
 
 def _spans(n: int, chunk: int):
+    """[a, b) ranges of at most `chunk` positions; one empty range for no positions (an empty
+    DPO micro-batch still runs its forward: under FSDP2/ZeRO-3 every forward is a collective)."""
     chunk = max(int(chunk), 1)
-    return [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
+    return [(i, min(i + chunk, n)) for i in range(0, n, chunk)] or [(0, 0)]
 
 
 def _compute_dtype(h: torch.Tensor, w: torch.Tensor) -> torch.dtype:
