@@ -6,14 +6,12 @@ length, so every batch spans many chunks and a ragged last one.
 """
 import json
 import subprocess
-import sys
 
 import pytest
 import torch
 
 from conftest import ROOT, compose, torchrun_cmd
 from netft.data.batching import collate
-from netft.data.chat import IGNORE
 from netft.distributed import DistInfo
 from netft.eval import probes
 from netft.models.load import apply_method, load_model
