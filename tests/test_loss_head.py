@@ -143,6 +143,8 @@ def test_probes_equal_full_logits(tiny_path, tiny_tokenizer):
 def test_attach_refuses_what_it_cannot_do_exactly(tiny_path):
     cfg = compose(["run_dir=/tmp/x"])
     model = load_model(str(tiny_path), cfg.model, cfg.method, torch.device("cpu"))
+    prompt = torch.tensor([[1, 5, 9, 12]])
+    before = model.generate(prompt, max_new_tokens=6, do_sample=False)
     assert loss_head.attach(model, 0) == "train.loss_chunk_tokens=0"
     model.config.final_logit_softcapping = 30.0
     assert "final_logit_softcapping" in loss_head.attach(model, 64)
@@ -152,6 +154,7 @@ def test_attach_refuses_what_it_cannot_do_exactly(tiny_path):
     # a plain forward (generate, lm-eval) is untouched
     ids = torch.tensor([[1, 2, 3, 4]])
     assert model(input_ids=ids).logits.shape == (1, 4, model.config.vocab_size)
+    assert torch.equal(model.generate(prompt, max_new_tokens=6, do_sample=False), before)
 
 
 # --- every parallel backend on 2 CPU ranks (gloo) ---------------------------------------
