@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: setup demo test test-fast lint docs bench reliability gpu-check clean
+.PHONY: setup demo test test-fast lint docs bench bench-logits reliability gpu-check clean
 setup: $(VENV)/.netft-setup
 
 # Re-runs only when the dependency list changes.
@@ -61,6 +61,10 @@ docs: setup
 bench: setup
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) bench/bench_sft.py --steps 4 --warmup 1 --repeats 3 --out docs/benchmarks.md
+
+# Full logits vs the chunked loss at Llama 3's vocabulary (docs/scale.md section 6; ~6 min).
+bench-logits: setup
+	$(PY) bench/bench_logits.py --chunks 0,1024,256 --steps 2 --warmup 1 --repeats 2 --out docs/scale.md
 
 # The fault-injection suite; rewrites docs/reliability.md from the cases it ran.
 reliability: setup

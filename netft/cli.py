@@ -328,7 +328,7 @@ def cmd_plan(args) -> int:
         print("[plan] " + advice(cfg, args.gpu_gb, world, shape))
     if args.table:
         print(f"\n| method | parallel | world | act. ckpt | weights | grads | optimizer | "
-              f"activations | logits | total GiB/device | fits {args.gpu_gb:g} GB |")
+              f"activations | logits (chunked / full) | total GiB/device | fits {args.gpu_gb:g} GB |")
         print("|" + "---|" * 11)
         for method in ("full", "lora", "qlora"):
             for par in PLANNED:
@@ -342,6 +342,8 @@ def cmd_plan(args) -> int:
                     e = estimate(c, w, args.device, shape)
                     cells = " | ".join(f"{e[k] / GiB:.1f}" for k in
                                        ("weights", "grads", "optimizer", "activations", "logits"))
+                    if e["logits"] != e["logits_full"]:  # train.loss_chunk_tokens > 0
+                        cells += f" / {e['logits_full'] / GiB:.1f}"
                     fits = "yes" if e["total"] <= args.gpu_gb * GiB else "no"
                     print(f"| {method} | {par} | {w} | {'on' if ac else 'off'} | {cells} | "
                           f"{e['total'] / GiB:.1f} | {fits} |")

@@ -135,6 +135,9 @@ class TrainConfig:
     max_length: int = 512
     max_grad_norm: float = 1.0
     packing: bool = True
+    # Output layer + loss over this many token positions at a time, never the whole logits
+    # (netft/objectives/loss_head.py; exact). 0: the full logits, as a plain forward.
+    loss_chunk_tokens: int = 256
     # torch.compile each decoder layer (after sharding, so FSDP2 hooks stay outside).
     compile: bool = False
     seed: int = 0
@@ -314,6 +317,9 @@ def validate(cfg: DictConfig, cuda_available: Optional[bool] = None,
                           "(0: only at epoch ends).")
     if cfg.train.log_every < 1:
         raise ConfigError(f"train.log_every={cfg.train.log_every} must be >= 1 (1: every step).")
+    if cfg.train.loss_chunk_tokens < 0:
+        raise ConfigError(f"train.loss_chunk_tokens={cfg.train.loss_chunk_tokens} must be >= 0 "
+                          "(0: the full logits).")
     if cfg.train.weight_decay < 0:
         raise ConfigError(f"train.weight_decay={cfg.train.weight_decay} must be >= 0.")
     betas = list(cfg.train.betas)

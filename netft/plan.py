@@ -25,7 +25,12 @@ reader can see which knob moves what. Per device (rank), in bytes:
                  residuals = ~10 vectors of width h; gate, up, act, product = 4 of width i;
                  flash/sdpa kernels keep O(T) per head for attention, not T^2)
                with checkpointing: L x T x h x b (layer inputs) + one layer's activations
-  logits       T x V x (b + 12): the logits, the fp32 shifted copy, log-softmax and its grad
+  logits       full logits (train.loss_chunk_tokens=0):
+                 T x V x (b + 12): the logits, the fp32 shifted copy, log-softmax and its grad
+               chunked (train.loss_chunk_tokens=C, the default; objectives/loss_head.py):
+                 min(C, T) x V x (2b + 12): one chunk's logits, their fp32 copy, log-softmax,
+                 softmax-gradient and its cast to b; + V x h x 4 when the output layer
+                 trains (its gradient, accumulated in fp32 across chunks in the forward pass)
   buffers      host (CPU) only, measured: fsdp2 the root unit's unsharded gradients (full
                fine-tune) + one more shard of the model (all-gathered parameters and
                unsharded gradients left as glibc heap fragments); zero3 the full-size
@@ -171,7 +176,11 @@ def estimate(cfg, world: int, device: str = "cuda", shape: Shape | None = None) 
         out["activations"] = s.layers * T * s.h * b + per_layer
     else:
         out["activations"] = s.layers * per_layer
-    out["logits"] = T * s.vocab * (b + 12)
+    out["logits_full"] = T * s.vocab * (b + 12)
+    chunk = cfg.train.get("loss_chunk_tokens", 0)
+    out["logits"] = (min(chunk, T) * s.vocab * (2 * b + 12)
+                     + (s.vocab * s.h * 4 if method == "full" else 0)) if chunk > 0 \
+        else out["logits_full"]
     out["buffers"] = mem.host_buffers
     # Weights and optimizer states stay. On a GPU, gradients and activations do not peak
     # together: activations are freed layer by layer as backward allocates the gradients,
@@ -227,6 +236,9 @@ TERMS = ("weights", "grads", "optimizer", "activations", "logits", "buffers", "r
 def format_estimate(est: dict) -> str:
     terms = ", ".join(f"{k} {est[k] / GiB:.2f}" for k in TERMS)
     extra = f"; host (offload) {est['host_offload'] / GiB:.2f}" if est["host_offload"] else ""
+    if est["logits"] != est["logits_full"]:
+        extra += (f"; logits chunked (train.loss_chunk_tokens), "
+                  f"{est['logits_full'] / GiB:.2f} GiB with the full logits")
     return (f"{est['params'] / 1e9:.2f}B params ({est['trainable'] / 1e6:,.1f}M trainable), "
             f"x{est['world']}: per device {est['total'] / GiB:.2f} GiB = {terms} GiB "
             f"(load {est['load'] / GiB:.2f}){extra}")

@@ -132,3 +132,43 @@ def test_qlora_fsdp2_float32_storage(tmp_path):
     n = min(torch.cuda.device_count(), 2)
     ok(torchrun_cmd(n, *COMMON, "method=qlora", "parallel=fsdp2" if n > 1 else "parallel=single",
                     "model.dtype=float32", f"run_dir={tmp_path}/r"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("liger_kernel") is None,
+                    reason="liger-kernel not installed (pip install 'netft[gpu]')")
+def test_liger_fused_linear_cross_entropy_is_used_and_matches(tiny_path, tiny_tokenizer,
+                                                             monkeypatch):
+    """model.liger=true: the SFT loss goes through Liger's fused linear cross-entropy (a spy
+    proves it ran) and equals the full-logits loss and gradients (fp32 weights; Liger's
+    Triton kernels reduce in another order, hence 1e-4 / 1e-3)."""
+    from netft.data.batching import collate
+    from netft.models.load import load_model
+    from netft.objectives import loss_head
+    from netft.objectives.sft import forward_logits, sft_loss_sum, token_losses
+    from test_loss import examples
+    from conftest import compose
+
+    cfg = compose(["run_dir=/tmp/x", "model.dtype=float32"])
+    model = load_model(str(tiny_path), cfg.model, cfg.method, torch.device("cuda"))
+    model.to("cuda")
+    assert loss_head.attach(model, 16, liger=True) is None
+    calls = []
+    real = loss_head._liger_sum
+    monkeypatch.setattr(loss_head, "_liger_sum", lambda *a: calls.append(1) or real(*a))
+    exs = examples(tiny_tokenizer)
+    batch = collate(exs, [list(range(len(exs)))], tiny_tokenizer.pad_token_id, True)
+    batch = {k: (v.cuda() if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+    def run(fn):
+        model.zero_grad(set_to_none=True)
+        loss = fn()
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    lg, gg = run(lambda: sft_loss_sum(model, batch)[0])
+    assert calls, "Liger's fused linear cross-entropy did not run"
+    lf, gf = run(lambda: token_losses(forward_logits(model, batch), batch["labels"]).sum())
+    torch.testing.assert_close(lg, lf, rtol=1e-4, atol=0)
+    for n in gf:
+        scale = gf[n].abs().max().clamp(min=1e-12)
+        assert float((gg[n] - gf[n]).abs().max() / scale) < 1e-3, n

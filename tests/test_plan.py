@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import ROOT, compose
-from netft.plan import GiB, PRESETS, Shape, estimate
+from netft.plan import GiB, PRESETS, Shape, estimate, format_estimate
 
 LLAMA8B = Shape.from_config(PRESETS["meta-llama/Llama-3.1-8B"])
 
@@ -50,6 +50,26 @@ def test_terms_follow_the_config():
     # Twice the tokens per micro-batch: twice the activations and logits.
     big = est(["method=full", "parallel=fsdp2", "train.micro_batch_size=8"])
     assert big["activations"] == pytest.approx(2 * fsdp["activations"])
+
+
+def test_plan_counts_logits_with_and_without_chunking():
+    """Llama 3's 128,256-token vocabulary: the full logits of 4 x 4096 tokens are ~10 GiB in
+    bf16 + fp32 copies; chunked, one chunk's and the head's fp32 gradient accumulator."""
+    def est(overrides):
+        return estimate(compose(["model=llama3_8b", "method=full", "parallel=fsdp2",
+                                 "train.max_length=4096", *overrides]), 8, "cuda")
+    full = est(["train.loss_chunk_tokens=0"])
+    chunked = est(["train.loss_chunk_tokens=1024"])
+    T, V, h = 4 * 4096, 128256, 4096
+    assert full["logits"] == full["logits_full"] == T * V * (2 + 12)
+    assert chunked["logits_full"] == full["logits"]
+    assert chunked["logits"] == 1024 * V * (2 * 2 + 12) + V * h * 4
+    assert chunked["logits"] < full["logits"] / 6
+    assert chunked["total"] < full["total"]
+    lora = est(["method=lora", "train.loss_chunk_tokens=1024"])
+    assert lora["logits"] == 1024 * V * 16  # a frozen head: no gradient accumulator
+    assert "with the full logits" in format_estimate(chunked)
+    assert "with the full logits" not in format_estimate(full)
 
 
 def test_cli_plan_prints_estimate_advice_and_table():

@@ -19,6 +19,7 @@ import torch
 
 from netft.data.chat import IGNORE, Example
 from netft.distributed import DistInfo
+from netft.objectives import loss_head
 
 
 def general_windows(tokenizer, max_tokens: int, window: int = 256) -> list[Example]:
@@ -31,11 +32,26 @@ def general_windows(tokenizer, max_tokens: int, window: int = 256) -> list[Examp
             for i in range(0, len(ids) - window + 1, window)]
 
 
-def _logits(module, ids: list[list[int]], device) -> torch.Tensor:
+def _inputs(ids: list[list[int]], device) -> dict:
     """Equal-length rows (no padding, no mask): one forward."""
     x = torch.tensor(ids, device=device)
-    pos = torch.arange(x.shape[1], device=device).expand_as(x)
-    return module(input_ids=x, position_ids=pos, use_cache=False).logits.float()
+    return {"input_ids": x, "position_ids": torch.arange(x.shape[1], device=device).expand_as(x)}
+
+
+def _logits(module, ids: list[list[int]], device) -> torch.Tensor:
+    batch = _inputs(ids, device)
+    return module(**batch, use_cache=False).logits.float()
+
+
+def _per_position(module, ids: list[list[int]], device, fn):
+    """fn(float32 logits of flattened positions [a, b), a, b) over every position: chunk by
+    chunk inside the forward where the model takes head requests (objectives/loss_head.py),
+    else from the full logits."""
+    if loss_head.enabled(module):
+        return loss_head.request(module, _inputs(ids, device), loss_head.HeadRequest("map", fn=fn))
+    logits = _logits(module, ids, device)
+    flat = logits.reshape(-1, logits.shape[-1])
+    return fn(flat, 0, flat.shape[0])
 
 
 @torch.no_grad()
@@ -51,9 +67,12 @@ def window_nll(module, windows: list[Example], info: DistInfo, batch: int = 8):
     for c in range(-(-len(chunks) // info.world)):
         idx = mine[c] if c < len(mine) else []
         rows = [windows[i].input_ids for i in (idx or [0])]
-        logp = torch.log_softmax(_logits(module, rows, info.device)[:, :-1], -1)
-        target = torch.tensor(rows, device=info.device)[:, 1:]
-        nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).sum(-1).double().cpu()
+        target = torch.tensor(rows, device=info.device).roll(-1, 1).reshape(-1)  # next token
+        # the last position's "next token" is the row's first: dropped below
+        tok = _per_position(module, rows, info.device,
+                            lambda lg, a, b: -torch.log_softmax(lg, -1).gather(
+                                -1, target[a:b, None]).squeeze(-1))
+        nll = tok.view(len(rows), -1)[:, :-1].sum(-1).double().cpu()
         for j, i in enumerate(idx):
             sums[i] = nll[j]
     if info.distributed:  # each window was computed by exactly one rank; the rest hold zeros
@@ -75,13 +94,17 @@ def base_distribution(module, probe: list[Example], info: DistInfo, top_k: int) 
     """Per probe position: the base's top-k token ids and log-probs, and log of the rest."""
     module.eval()
     ids, logps, rest = [], [], []
+
+    def top(logits, a, b):
+        logp = torch.log_softmax(logits, -1)
+        t = logp.topk(min(top_k, logp.shape[-1]), dim=-1)
+        return t.indices.int(), t.values, torch.log1p(-t.values.exp().sum(-1).clamp(max=1 - 1e-7))
+
     for ex in probe:
-        logp = torch.log_softmax(_logits(module, [ex.input_ids], info.device)[0], -1)
-        k = min(top_k, logp.shape[-1])
-        top = logp.topk(k, dim=-1)
-        ids.append(top.indices.int().cpu())
-        logps.append(top.values.cpu())
-        rest.append(torch.log1p(-top.values.exp().sum(-1).clamp(max=1 - 1e-7)).cpu())
+        t_ids, t_logp, t_rest = _per_position(module, [ex.input_ids], info.device, top)
+        ids.append(t_ids.cpu())
+        logps.append(t_logp.cpu())
+        rest.append(t_rest.cpu())
     module.train()
     return {"ids": torch.cat(ids), "logp": torch.cat(logps), "rest": torch.cat(rest)}
 
@@ -92,16 +115,20 @@ def kl_from_base(module, probe: list[Example], base: dict, info: DistInfo) -> fl
     module.eval()
     total, n, offset = 0.0, 0, 0
     for ex in probe:
-        logp = torch.log_softmax(_logits(module, [ex.input_ids], info.device)[0], -1).cpu()
-        L = logp.shape[0]
+        L = len(ex.input_ids)
         b_ids = base["ids"][offset:offset + L].long()
         b_logp, b_rest = base["logp"][offset:offset + L], base["rest"][offset:offset + L]
-        c_logp = logp.gather(-1, b_ids)
-        c_rest = torch.log1p(-c_logp.exp().sum(-1).clamp(max=1 - 1e-7))
-        kl = (b_logp.exp() * (b_logp - c_logp)).sum(-1)
-        if b_ids.shape[-1] < logp.shape[-1]:  # the rest bucket (empty when k = vocab)
-            kl = kl + b_rest.exp() * (b_rest - c_rest)
-        total += float(kl.sum())
+
+        def kl_at(logits, a, b):
+            logp = torch.log_softmax(logits, -1).cpu()
+            c_logp = logp.gather(-1, b_ids[a:b])
+            c_rest = torch.log1p(-c_logp.exp().sum(-1).clamp(max=1 - 1e-7))
+            kl = (b_logp[a:b].exp() * (b_logp[a:b] - c_logp)).sum(-1)
+            if b_ids.shape[-1] < logp.shape[-1]:  # the rest bucket (empty when k = vocab)
+                kl = kl + b_rest[a:b].exp() * (b_rest[a:b] - c_rest)
+            return kl
+
+        total += float(_per_position(module, [ex.input_ids], info.device, kl_at).sum())
         n += L
         offset += L
     module.train()

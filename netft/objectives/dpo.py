@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from netft.data.chat import IGNORE, DataError, Example, tokenize_reply
 from netft.data.preferences import read_preferences
+from netft.objectives import loss_head
 from netft.objectives.sft import forward_logits, token_losses
 
 
@@ -98,6 +99,9 @@ def collate_pairs(pairs: list[Pair], rows: list[list[int]], pad_id: int,
 
 def sequence_logps(module, batch: dict) -> torch.Tensor:
     """Sum of log-probs of each row's labelled (answer) tokens: shape (rows,)."""
+    if loss_head.enabled(module):  # per-token CE chunk by chunk (loss_head.py)
+        req = loss_head.HeadRequest("tokens", batch["labels"])
+        return -loss_head.request(module, batch, req).sum(-1)
     logits = forward_logits(module, batch)
     return -token_losses(logits, batch["labels"]).sum(-1)
 

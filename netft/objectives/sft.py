@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from netft.data.chat import IGNORE
+from netft.objectives import loss_head
 
 
 # Keys of a batch that go to the model as they are (see data/batching.py: attention masks for
@@ -37,6 +38,8 @@ def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def sft_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int, dict]:
     """(sum of CE over target tokens, number of target tokens, no extra stats). The count is
     a device tensor: reading it here would make the host wait for the GPU every micro-batch."""
-    logits = forward_logits(model, batch)
     n = (batch["labels"][:, 1:] != IGNORE).sum()
+    if loss_head.enabled(model):  # chunk by chunk, never the whole logits (loss_head.py)
+        return loss_head.request(model, batch, loss_head.HeadRequest("sum", batch["labels"])), n, {}
+    logits = forward_logits(model, batch)
     return token_losses(logits, batch["labels"]).sum(), n, {}

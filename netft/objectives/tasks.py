@@ -16,7 +16,7 @@ import torch
 from netft.data.batching import collate
 from netft.data.curation import build_training_data
 from netft.models.load import varlen_attention
-from netft.objectives import dpo
+from netft.objectives import dpo, loss_head
 from netft.objectives.sft import sft_loss_sum
 
 
@@ -47,6 +47,11 @@ def sft_units(batch: dict) -> int:
 
 def build_task(cfg, tokenizer, model, say=print) -> Task:
     pad = tokenizer.pad_token_id
+    # Before the engine wraps the model (an autocast wrapper must sit outside this forward).
+    why_not = loss_head.attach(model, cfg.train.loss_chunk_tokens, cfg.model.liger)
+    say("[netft] loss: " + (f"output layer + loss over {cfg.train.loss_chunk_tokens} positions "
+                            "at a time" if why_not is None else f"full logits ({why_not})")
+        + ("; Liger's fused linear cross-entropy for SFT sums on CUDA" if cfg.model.liger else ""))
     if cfg.objective.name == "sft":
         train, val, report = build_training_data(cfg.data, cfg.train.max_length, cfg.train.seed,
                                                  tokenizer, say)
