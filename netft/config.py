@@ -176,6 +176,9 @@ class EvalConfig:
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.
     keep_best: bool = True
     val_micro_batch_size: int = 8
+    # The starting model's evaluation (epoch 0) is computed once per (model, eval data, eval
+    # settings) and reused from $NETFT_CACHE/base-eval by later runs (eval/base_cache.py).
+    base_cache: bool = True
     # Domain skill: greedy answers to the held-out test items (data.test_files), scored by
     # the data's domain pack (data.domain_pack) at epoch 0 and after every epoch.
     domain: bool = True
