@@ -185,6 +185,9 @@ class EvalConfig:
     domain_max_items: int = 0  # 0: all (the first 32 when train.max_steps > 0: a smoke run)
     max_new_tokens: int = 256
     gen_batch_size: int = 16
+    # Under FSDP2/ZeRO-3, generate the domain eval from a whole copy of the weights gathered
+    # once, when it fits (auto), instead of gathering every layer per new token (never).
+    gen_whole_copy: str = "auto"
     # Print this many example answers after training.
     sample_generations: int = 2
     # Stratified human-review sheet (CSV + HTML) of the last evaluation, in <run_dir>/review.
@@ -249,6 +252,7 @@ CHOICES = {
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+    "eval.gen_whole_copy": ("auto", "never"),
 }
 
 

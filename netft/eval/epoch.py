@@ -19,6 +19,7 @@ from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
 from netft.eval.record import EvalRecord
 from netft.eval.stats import bootstrap_ci, perplexity_ci
+from netft.eval.whole_copy import generation_model
 from netft.objectives.tasks import to_device
 
 
@@ -86,10 +87,14 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
             engine, tokenizer, cfg.eval, cfg.model.cache_dir, info)))
         record.general_acc = record.lm_eval.pop("general_acc", None)
     if domain_rows:
-        answers = once("answers", lambda: generate_answers(
-            engine.model, tokenizer, domain_rows, info, cfg.eval.max_new_tokens,
-            cfg.eval.gen_batch_size, desc=f"domain eval (epoch {epoch})",
-            interrupted=interrupted))
+        def generate():
+            with generation_model(engine, cfg.eval.gen_whole_copy, info,
+                                  say=print if info.is_main else (lambda *a: None)) as model:
+                return generate_answers(model, tokenizer, domain_rows, info,
+                                        cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
+                                        desc=f"domain eval (epoch {epoch})",
+                                        interrupted=interrupted)
+        answers = once("answers", generate)
         if info.is_main:  # the scorers run once, on rank 0; nothing else depends on them
             pack = domains.configured(cfg)
             result = domains.score(pack, domain_rows, answers)
