@@ -77,3 +77,26 @@ def test_cache_off_for_the_suite_by_default():
     from netft.eval.base_cache import cache_dir
 
     assert os.environ["NETFT_BASE_EVAL_CACHE"] == "off" and cache_dir() is None
+
+
+@pytest.mark.slow  # two 2-rank runs (~2 x 60 s on the shared machine)
+def test_two_ranks_take_the_same_path_and_reuse(tmp_path):
+    """At 2 ranks (fsdp2) the fingerprint is a collective forward, rank 0 alone reads and
+    writes the cache and every rank follows its hit/miss: the second run reuses it and its
+    epoch 0 equals the first's."""
+    import os
+    import subprocess
+
+    from conftest import ROOT, torchrun_cmd
+
+    env = {**os.environ, "NETFT_BASE_EVAL_CACHE": str(tmp_path / "base-eval")}
+    logs = []
+    for name in ("a", "b"):
+        proc = subprocess.run(torchrun_cmd(2, *RUN, "parallel=fsdp2", f"run_dir={tmp_path / name}"),
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        logs.append(proc.stdout)
+    assert "base eval cached as" in logs[0] and "base eval reused" not in logs[0]
+    assert logs[1].count("base eval reused from cache") == 1  # rank 0 says it, once
+    assert epoch0(tmp_path / "a") == epoch0(tmp_path / "b")
+    assert files0(tmp_path / "a") == files0(tmp_path / "b")
