@@ -7,8 +7,10 @@
                                data fingerprint and optimizer settings, and an HMAC signature
         COMPLETE               written last: a directory without it is ignored
 
-Every rank writes its shards into `.tmp-step-*`; after a barrier rank 0 writes the manifest,
-adds COMPLETE and renames the directory into place. Replacing an existing `step-N` (an
+Every rank writes its shards into `.tmp-step-*`; after a barrier every rank hashes its share
+of the files (share(): equal bytes per rank, so no rank hashes the whole checkpoint), rank 0
+gathers the digests, writes and signs the manifest, adds COMPLETE and renames the directory
+into place. Replacing an existing `step-N` (an
 epoch-end save on a step `save_every_steps` already saved) first renames the old one aside
 (`.old-step-N`), moves the new one in, and only then deletes the old one, so at every moment
 one complete copy of step N exists under a name `repair()` understands.
@@ -17,7 +19,9 @@ Why a signed manifest: torch DCP unpickles `.metadata` and DeepSpeed's loader ca
 `torch.load` without `weights_only`, so loading a directory netft did not write can run code.
 A sha256 list alone proves nothing (a crafted directory can carry a crafted list), so the
 manifest is signed with a per-user key (`$NETFT_CACHE/checkpoint.key`, mode 0600) and checked,
-with every file's hash, before anything in the directory is unpickled.
+with every file's hash, before anything in the directory is unpickled: rank 0 checks the
+signature and that no unlisted file is present, sends the signed list to every rank, each rank
+hashes its share against it, and all ranks learn every verdict before any rank loads.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
-from netft.distributed import DistInfo, all_reduce_sum, barrier
+from netft.distributed import DistInfo, all_reduce_sum, barrier, gather_objects
 from netft.errors import NetftError, guard
 from netft.state import TrainState
 
@@ -103,14 +107,50 @@ def _listing(ckpt: Path) -> dict[str, Path]:
             if p.is_file() and p.relative_to(ckpt).as_posix() not in UNLISTED}
 
 
-def write_manifest(ckpt: Path, run: dict) -> None:
-    files = {rel: {"size": p.stat().st_size, "sha256": sha256_file(p)}
-             for rel, p in _listing(ckpt).items()}
+def share(sizes: dict[str, int], world: int) -> list[list[str]]:
+    """Which files each rank hashes: largest first, each to the rank with the fewest bytes so
+    far (ties: the lower rank), so every rank gets about total/world bytes. The slowest rank
+    sets the time, and on a file system every rank can read, bytes are what a rank pays for,
+    whichever rank wrote the file; the same sizes give the same split on every rank."""
+    parts: list[list[str]] = [[] for _ in range(world)]
+    load = [0] * world
+    for rel in sorted(sizes, key=lambda r: (-sizes[r], r)):
+        r = min(range(world), key=lambda i: (load[i], i))
+        parts[r].append(rel)
+        load[r] += sizes[rel]
+    return parts
+
+
+def _digest(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def write_manifest(ckpt: Path, run: dict, files: dict | None = None) -> None:
+    """Sign and write the manifest; `files` (rel -> size, sha256) as the ranks hashed them,
+    or, when None, every file hashed here."""
+    if files is None:
+        files = {rel: _digest(p) for rel, p in _listing(ckpt).items()}
     body = {"format": FORMAT, "files": files, "run": run}
     body["signature"] = _sign(body, _key(create=True))
     tmp = ckpt / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
     os.replace(tmp, ckpt / MANIFEST)
+
+
+def digest_all_ranks(ckpt: Path, info: DistInfo) -> tuple[dict, str]:
+    """Every rank hashes its share() of the files in `ckpt` (all written: call after a
+    barrier). Returns (rel -> size, sha256 of every file, a problem or ""), on every rank."""
+    sizes = ({rel: p.stat().st_size for rel, p in _listing(ckpt).items()}
+             if info.is_main else None)
+    sizes = gather_objects(sizes, info)[0]
+    try:
+        mine = {rel: _digest(ckpt / rel) for rel in share(sizes, info.world)[info.rank]}
+    except OSError as e:
+        mine = f"hashing checkpoint files in {ckpt} failed on rank {info.rank} ({e})"
+    parts = gather_objects(mine, info)
+    problems = [p for p in parts if isinstance(p, str)]
+    files = {rel: d for p in parts if isinstance(p, dict) for rel, d in p.items()}
+    return files, problems[0] if problems else ""
 
 
 def read_manifest(ckpt: Path) -> dict:
@@ -144,9 +184,8 @@ def quick_check(ckpt: Path) -> str | None:
     return None
 
 
-def verify(ckpt: Path) -> dict:
-    """Full check before anything in `ckpt` is unpickled: signature, file list, every hash."""
-    ckpt = Path(ckpt)
+def _signed(ckpt: Path) -> dict:
+    """The manifest, once its signature is ours and no unlisted file is present (no hashing)."""
     manifest = read_manifest(ckpt)
     key = _key(create=False)
     claimed = manifest.get("signature", "")
@@ -157,18 +196,29 @@ def verify(ckpt: Path) -> dict:
             f"({key_path()}), so netft did not write it here and loading it could run code. "
             "Start without it (train.resume=never), or, if you trust it, sign it: "
             f"python -m netft.checkpoint trust {ckpt}")
-    listed = manifest.get("files", {})
-    present = _listing(ckpt)
-    extra = sorted(set(present) - set(listed))
+    extra = sorted(set(_listing(ckpt)) - set(manifest.get("files", {})))
     if extra:
         raise CheckpointError(f"{ckpt}: files not in its manifest: {', '.join(extra[:5])}; "
                               "remove them or use another checkpoint")
-    for rel, meta in listed.items():
-        p = present.get(rel)
-        if p is None or p.stat().st_size != meta["size"] or sha256_file(p) != meta["sha256"]:
+    return manifest
+
+
+def _check_files(ckpt: Path, listed: dict, rels) -> None:
+    """Each of `rels` present with the size and sha256 the signed manifest lists."""
+    for rel in rels:
+        meta, p = listed[rel], ckpt / rel
+        if not p.is_file() or p.stat().st_size != meta["size"] or sha256_file(p) != meta["sha256"]:
             raise CheckpointError(f"{ckpt}: {rel} is missing or altered since netft saved it "
                                   "(sha256 differs); use an older checkpoint or "
                                   "train.resume=never")
+
+
+def verify(ckpt: Path) -> dict:
+    """Full check in one process before anything in `ckpt` is unpickled: signature, file
+    list, every hash (`python -m netft.checkpoint verify`; ranks use verify_all_ranks)."""
+    ckpt = Path(ckpt)
+    manifest = _signed(ckpt)
+    _check_files(ckpt, manifest.get("files", {}), manifest.get("files", {}))
     return manifest
 
 
@@ -329,10 +379,14 @@ def save(engine, run_dir: Path, state: TrainState, info: DistInfo, keep: int,
         raise OSError(28, problem or "another rank could not write its checkpoint shards "
                                      "(see its error)")
     barrier(info)
-    problem = ""
+    files, problem = digest_all_ranks(tmp, info)
+    if problem:
+        if info.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(problem)
     if info.is_main:
         try:
-            _finish(root, tmp, final, old, step, keep, run or {}, run_dir)
+            _finish(root, tmp, final, old, step, keep, run or {}, run_dir, files)
         except OSError as e:  # e.g. the disk filled up while writing the manifest
             problem = (f"finishing checkpoint {tmp} failed ({e.strerror or e}); free space "
                        "there or set run_dir elsewhere")
@@ -344,9 +398,9 @@ def save(engine, run_dir: Path, state: TrainState, info: DistInfo, keep: int,
 
 
 def _finish(root: Path, tmp: Path, final: Path, old: Path, step: int, keep: int, run: dict,
-            run_dir: Path) -> None:
-    """Rank 0: sign, mark complete, move into place, prune."""
-    write_manifest(tmp, run)
+            run_dir: Path, files: dict) -> None:
+    """Rank 0: sign the ranks' digests, mark complete, move into place, prune."""
+    write_manifest(tmp, run, files)
     (tmp / "COMPLETE").write_text(str(step))
     if final.exists():
         # Rename aside, move in, then delete: a kill anywhere leaves a complete step-N
@@ -374,16 +428,31 @@ def _agree(problem: str, info: DistInfo) -> None:
 
 
 def verify_all_ranks(path: Path, info: DistInfo) -> dict:
-    """Rank 0 checks hashes and signature; every rank gets the verdict (no one loads alone)."""
-    manifest, error = None, ""
+    """The full check of verify(), split: rank 0 checks the signature and the file list and
+    sends the signed manifest to every rank; each rank hashes its share() of the files. Every
+    rank raises the same first error, so no rank loads alone and nothing is unpickled
+    before every file is known to be the one netft wrote."""
+    path = Path(path)
+    signed, error = None, ""
     if info.is_main:
         try:
-            manifest = verify(path)
+            signed = _signed(path)
         except CheckpointError as e:
             error = str(e)
-    if all_reduce_sum(1.0 if error else 0.0, info):
-        raise CheckpointError(error or f"{path}: rank 0 refused this checkpoint (see its error)")
-    return manifest if manifest is not None else read_manifest(path)
+    error, signed = gather_objects((error, signed), info)[0]
+    if error:
+        raise CheckpointError(error)
+    listed = signed.get("files", {})
+    error = ""
+    try:
+        _check_files(path, listed, share({rel: m["size"] for rel, m in listed.items()},
+                                         info.world)[info.rank])
+    except CheckpointError as e:
+        error = str(e)
+    errors = [e for e in gather_objects(error, info) if e]
+    if errors:
+        raise CheckpointError(errors[0])
+    return signed
 
 
 def load(engine, path: Path, info: DistInfo) -> TrainState:

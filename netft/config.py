@@ -182,12 +182,18 @@ class EvalConfig:
     # Export the best epoch (lowest validation loss) to <run_dir>/best as well as final/.
     keep_best: bool = True
     val_micro_batch_size: int = 8
+    # The starting model's evaluation (epoch 0) is computed once per (model, eval data, eval
+    # settings) and reused from $NETFT_CACHE/base-eval by later runs (eval/base_cache.py).
+    base_cache: bool = True
     # Domain skill: greedy answers to the held-out test items (data.test_files), scored by
     # the data's domain pack (data.domain_pack) at epoch 0 and after every epoch.
     domain: bool = True
     domain_max_items: int = 0  # 0: all (the first 32 when train.max_steps > 0: a smoke run)
     max_new_tokens: int = 256
     gen_batch_size: int = 16
+    # Under FSDP2/ZeRO-3, generate the domain eval from a whole copy of the weights gathered
+    # once, when it fits (auto), instead of gathering every layer per new token (never).
+    gen_whole_copy: str = "auto"
     # Print this many example answers after training.
     sample_generations: int = 2
     # Stratified human-review sheet (CSV + HTML) of the last evaluation, in <run_dir>/review.
@@ -252,6 +258,7 @@ CHOICES = {
     "logger.mode": ("auto", "online", "offline", "disabled"),
     "model.dtype": ("auto", "float32", "bfloat16", "float16"),
     "model.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+    "eval.gen_whole_copy": ("auto", "never"),
 }
 
 

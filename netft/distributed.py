@@ -201,6 +201,16 @@ def all_reduce_packed(sums, mine, info: DistInfo) -> tuple[list[float], list[lis
     return out[:n], [out[n + r * k:n + (r + 1) * k] for r in range(info.world)]
 
 
+def gather_objects(obj, info: DistInfo) -> list:
+    """Every rank's `obj` (small, JSON-like: names, digests, messages), on every rank, over
+    the host group. Objects travel pickled between this job's own processes only."""
+    if not info.distributed:
+        return [obj]
+    out = [None] * info.world
+    dist.all_gather_object(out, obj, group=info.host_group)
+    return out
+
+
 def teardown(info: DistInfo) -> None:
     # barrier + destroy avoids gloo's "terminate called without an active exception" at exit.
     if info.distributed and dist.is_initialized():

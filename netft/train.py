@@ -24,6 +24,7 @@ from netft import checkpoint, distributed, resume, rundir
 from netft.config import CONF_DIR as PACKAGE_CONF_DIR, to_plain, validate
 from netft.data.batching import rank_share, run_plans
 from netft.errors import guard
+from netft.eval import base_cache
 from netft.eval.epoch import (build_probes, domain_eval_rows, evaluate, log_record,
                               report_last)
 from netft.eval.forgetting import forgetting, should_stop
@@ -143,11 +144,11 @@ def start_state(r: Run) -> TrainState:
     return state
 
 
-def evaluate_epoch(r: Run, state: TrainState, epoch: int) -> None:
+def evaluate_epoch(r: Run, state: TrainState, epoch: int, memo: dict | None = None) -> None:
     """Evaluate after `epoch` (0: the starting model); raises Interrupted on a preemption."""
     state.history.append(evaluate(r.engine, r.tokenizer, r.task, r.cfg, r.info, r.probes,
                                   r.domain_rows, epoch, state.step, r.run_dir,
-                                  interrupted=r.preempted_now))
+                                  interrupted=r.preempted_now, memo=memo))
     log_record(state.history[-1], r.tracker, state.step, r.say)
 
 
@@ -260,7 +261,13 @@ def run(cfg: DictConfig) -> dict:
         state, suites = start_state(r), {}
         if r.resume_from is None and cfg.eval.val_before_training:
             try:  # epoch 0: the starting model, the baseline every later epoch is compared with
-                evaluate_epoch(r, state, 0)
+                # computed once per (model, eval data, eval settings): eval/base_cache.py
+                key, memo = base_cache.lookup(r.engine, r.tokenizer, r.task, cfg, r.info,
+                                              r.probes, r.domain_rows, r.say)
+                reused = bool(memo)
+                evaluate_epoch(r, state, 0, memo)
+                if not reused:
+                    base_cache.store(key, memo, r.info, r.say)
             except Interrupted:
                 r.exit_preempted("stopped during the base model's evaluation "
                                  "(nothing trained yet)")

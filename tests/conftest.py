@@ -11,6 +11,8 @@ os.environ.setdefault("WANDB_SILENT", "true")
 # One tiny-model build shared by the whole suite (and by `make demo`).
 os.environ.setdefault("NETFT_CACHE", str(ROOT / ".cache" / "netft"))
 os.environ.pop("WANDB_API_KEY", None)  # tests never talk to a W&B server
+# Each test computes its own base evaluation (tests/test_base_cache.py turns the cache on).
+os.environ.setdefault("NETFT_BASE_EVAL_CACHE", "off")
 
 
 @pytest.fixture(scope="session")

@@ -98,16 +98,20 @@ def test_two_ranks_match_one_process(tmp_path, single_runs, method, parallel):
     assert diff < 1e-3, diff
 
 
-@pytest.mark.parametrize("parallel", ["fsdp2", "zero3"])
-def test_sharded_domain_eval_does_not_hang_and_matches(tmp_path, parallel, tiny_path):
-    """5 items in batches of 2 over 2 ranks: 3 batches, so one rank runs a dummy batch."""
+@pytest.mark.parametrize("parallel,copy", [("fsdp2", "auto"), ("zero3", "auto"),
+                                           ("fsdp2", "never"), ("zero3", "never")])
+def test_sharded_domain_eval_does_not_hang_and_matches(tmp_path, parallel, copy, tiny_path):
+    """5 items in batches of 2 over 2 ranks: 3 batches, so one rank runs a dummy batch.
+    auto: from a whole copy gathered once (eval/whole_copy.py); never: from the shards."""
     evals = ["eval.domain=true", "eval.domain_max_items=5", "eval.gen_batch_size=2",
              "eval.max_new_tokens=16", "train.max_steps=2"]
     common = [o for o in COMMON if o not in ("eval.domain=false", "train.max_steps=4")] + evals
     single, multi = tmp_path / "single", tmp_path / "multi"
     run_ok(netft_train_cmd(*common, "method=lora", "train.grad_accum=4", f"run_dir={single}"))
-    run_ok(torchrun_cmd(2, *common, "method=lora", f"parallel={parallel}", "train.grad_accum=2",
-                        f"run_dir={multi}"), timeout=300)
+    proc = run_ok(torchrun_cmd(2, *common, "method=lora", f"parallel={parallel}",
+                               "train.grad_accum=2", f"eval.gen_whole_copy={copy}",
+                               f"run_dir={multi}"), timeout=300)
+    assert ("generating from a whole copy" in proc.stdout) == (copy == "auto"), proc.stdout[-2000:]
     for epoch in (0, 1):
         a = (single / "eval" / f"epoch-{epoch}" / "predictions.jsonl").read_text().splitlines()
         b = (multi / "eval" / f"epoch-{epoch}" / "predictions.jsonl").read_text().splitlines()

@@ -278,6 +278,65 @@ def test_altered_checkpoint_file_is_refused(tmp_path):
         checkpoint.load(FakeEngine(0.0), ckpt, DistInfo())
 
 
+@pytest.mark.parametrize("parallel", ["fsdp2", pytest.param("zero3", marks=pytest.mark.slow)])
+def test_two_ranks_hash_their_share_and_refuse_a_tampered_file_on_any_rank(tmp_path, tiny_path,
+                                                                          parallel):
+    """Issue 25 item 3: at 2 ranks no rank hashes the whole checkpoint (at save or at load);
+    one altered byte in a file of either rank's share is refused on every rank with the same
+    one-line error, before anything is unpickled; a clean load then restores exactly."""
+    import subprocess
+
+    from conftest import free_port
+
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                           "--master-addr=127.0.0.1", f"--master-port={free_port()}",
+                           str(ROOT / "tests" / "ckpt_ranks.py"), parallel, str(tiny_path),
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads((tmp_path / f"result-rank{r}.json").read_text()) for r in (0, 1)]
+    for res in results:
+        assert res["exact"] and res["step"] == 1
+        for r in ("0", "1"):
+            refusal = res["refusals"][r]
+            assert refusal is not None, f"a tampered file in rank {r}'s share was loaded"
+            assert refusal["file"] in refusal["message"] and "altered" in refusal["message"]
+            assert "\n" not in refusal["message"]
+        # Each rank hashed about half: the split is by bytes, and both ranks took part.
+        for key in ("hashed_at_save", "hashed_at_load"):
+            assert 0.3 * res["total_bytes"] < res[key] < 0.7 * res["total_bytes"], (key, res)
+    assert results[0]["refusals"] == results[1]["refusals"]  # every rank, the same verdict
+    assert sum(r["hashed_at_load"] for r in results) == results[0]["total_bytes"]
+    record(f"one altered byte in rank 1's share of a 2-rank {parallel} checkpoint",
+           "refused on both ranks", results[0]["refusals"]["1"]["message"],
+           "the checkpoint (the byte restored, it loads exactly)")
+
+
+def test_share_splits_bytes_evenly_and_covers_every_file():
+    sizes = {"state/__0_0.distcp": 1000, "state/__1_0.distcp": 1010, "state/.metadata": 40,
+             "trainer-rank0.pt": 30, "trainer-rank1.pt": 30}
+    parts = checkpoint.share(sizes, 2)
+    assert sorted(sum(parts, [])) == sorted(sizes)
+    loads = [sum(sizes[rel] for rel in part) for part in parts]
+    assert max(loads) - min(loads) <= max(sizes.values()) // 10
+    assert checkpoint.share(dict(reversed(sizes.items())), 2) == parts  # same on every rank
+    assert checkpoint.share(sizes, 1) == [sorted(sizes, key=lambda r: (-sizes[r], r))]
+    assert checkpoint.share(sizes, 8)[7] == []  # more ranks than files: some hash nothing
+
+
+def test_manifest_as_older_netft_wrote_it_still_loads(tmp_path):
+    """Manifests written before per-rank digests (rank 0 hashed everything) keep loading:
+    the format is the same, only who computes the hashes changed."""
+    eng = FakeEngine(1.0)
+    ckpt = checkpoint.save(eng, tmp_path, loop(2), DistInfo(), keep=2)
+    files = {rel: {"size": p.stat().st_size, "sha256": checkpoint.sha256_file(p)}
+             for rel, p in checkpoint._listing(ckpt).items()}
+    body = {"format": "netft-checkpoint/1", "files": files, "run": {}}
+    body["signature"] = checkpoint._sign(body, checkpoint._key(create=False))
+    (ckpt / "MANIFEST.json").write_text(json.dumps(body, indent=1, sort_keys=True))
+    other = FakeEngine(0.0)
+    assert checkpoint.load(other, ckpt, DistInfo()).step == 2 and other.value() == 1.0
+
+
 def test_disk_full_mid_save_cleans_tmp_and_names_path(tmp_path):
     """Issue 17 item 9: a write failure names the path and leaves no partial .tmp dir."""
     eng = FakeEngine(1.0)

@@ -19,6 +19,7 @@ from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
 from netft.eval.record import EvalRecord
 from netft.eval.stats import bootstrap_ci, perplexity_ci
+from netft.eval.whole_copy import generation_model
 from netft.objectives.tasks import to_device
 
 
@@ -42,24 +43,35 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
 
 
 def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoch: int,
-             step: int, run_dir: Path, interrupted=None) -> EvalRecord:
+             step: int, run_dir: Path, interrupted=None, memo: dict | None = None) -> EvalRecord:
     """Everything measured at an epoch boundary (epoch 0 = the starting model), with 95%
     bootstrap intervals over text windows and eval items where a number gets compared.
 
     interrupted: a collective () -> bool (a preemption signal arrived), checked between the
     phases and before every generation batch; raises Interrupted so a long evaluation does
-    not outlive Slurm's grace period."""
+    not outlive Slurm's grace period.
+
+    memo: the expensive raw material (validation, general NLL, lm-eval, domain answers) --
+    taken from it where present (a cached base evaluation, eval/base_cache.py) and put into
+    it where computed; everything else (scores, intervals, files) is computed from it."""
     def check():
         if interrupted is not None and interrupted():
             raise Interrupted()
 
+    memo = {} if memo is None else memo
+
+    def once(name, compute):
+        if name not in memo:
+            memo[name] = compute()
+        return memo[name]
+
     record = EvalRecord(epoch=epoch, step=step)
     if task.val:
-        record.val_loss, record.val = validation(engine, task.val, task.collate_val, task.loss_fn,
-                                                 task.packing, cfg, info)
+        record.val_loss, record.val = once("val", lambda: validation(
+            engine, task.val, task.collate_val, task.loss_fn, task.packing, cfg, info))
     if probes["general"]:
-        nll, tokens = window_nll(engine.module, probes["general"], info,
-                                 cfg.eval.val_micro_batch_size)
+        nll, tokens = once("general", lambda: window_nll(engine.module, probes["general"], info,
+                                                         cfg.eval.val_micro_batch_size))
         record.general_ppl = math.exp(sum(nll) / sum(tokens))
         record.general_ppl_ci = perplexity_ci(nll, tokens, seed=cfg.train.seed)
         if info.is_main:  # per window, so a study can pair windows across runs and seeds
@@ -71,12 +83,18 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
         record.kl[name] = kl_from_base(engine.module, examples, base, info)
     check()
     if cfg.eval.lm_eval_tasks:
-        record.lm_eval = general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info)
+        record.lm_eval = dict(once("lm_eval", lambda: general_accuracy(
+            engine, tokenizer, cfg.eval, cfg.model.cache_dir, info)))
         record.general_acc = record.lm_eval.pop("general_acc", None)
     if domain_rows:
-        answers = generate_answers(engine.model, tokenizer, domain_rows, info,
-                                   cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
-                                   desc=f"domain eval (epoch {epoch})", interrupted=interrupted)
+        def generate():
+            with generation_model(engine, cfg.eval.gen_whole_copy, info,
+                                  say=print if info.is_main else (lambda *a: None)) as model:
+                return generate_answers(model, tokenizer, domain_rows, info,
+                                        cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
+                                        desc=f"domain eval (epoch {epoch})",
+                                        interrupted=interrupted)
+        answers = once("answers", generate)
         if info.is_main:  # the scorers run once, on rank 0; nothing else depends on them
             pack = domains.configured(cfg)
             result = domains.score(pack, domain_rows, answers)

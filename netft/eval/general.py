@@ -66,7 +66,7 @@ def run_lm_eval(model, tokenizer, tasks: list[str], device, limit: int | None = 
     return scores
 
 
-def unsharded_copy(engine, state: dict):
+def unsharded_copy(engine, state: dict | None):
     """A plain (unsharded) copy of the engine's model, on CPU, from a full state dict."""
     from transformers import AutoModelForCausalLM
 
@@ -85,10 +85,11 @@ def unsharded_copy(engine, state: dict):
         # with), never the packed containers into the unquantised copy's full-size tensors.
         from netft.models.load import dequantize_state
 
-        missing, unexpected = copy.load_state_dict(dequantize_state(state), strict=False)
-        if unexpected or any("lora_" in k for k in missing):
-            raise RuntimeError(f"state dict does not fit the model copy: {unexpected[:3]} "
-                               f"{missing[:3]}")
+        if state is not None:  # None: the skeleton only (its values are sent by rank 0)
+            missing, unexpected = copy.load_state_dict(dequantize_state(state), strict=False)
+            if unexpected or any("lora_" in k for k in missing):
+                raise RuntimeError(f"state dict does not fit the model copy: {unexpected[:3]} "
+                                   f"{missing[:3]}")
     return copy.eval()
 
 
