@@ -4,7 +4,9 @@ Reads every run under the given directories (a Hydra multirun dir, an outputs/ t
 run dirs): their summary.json (per-epoch history, epoch 0 = the base model) and config.yaml.
 Learning is measured two ways: the verifier-scored domain score gain, and the drop in
 domain validation loss (a smoother signal, and the only one on models too small to write
-valid configs). Forgetting is the rise in general held-out perplexity over the base model.
+valid configs). Forgetting is the rise in general held-out perplexity over the base model;
+near-domain forgetting the same on real text close to the domain but outside its training
+data (the domain pack's, e.g. configurations of platforms the data does not cover).
 """
 from __future__ import annotations
 
@@ -34,9 +36,13 @@ class Run:
     def base(self, key: str):
         return next((h.get(key) for h in self.history if h["epoch"] == 0), None)
 
-    def rel_forgetting(self) -> list[tuple[int, float]]:
-        b = self.base("general_ppl")
-        return [(e, 100 * (v / b - 1)) for e, v in self.series("general_ppl")] if b else []
+    def rel_forgetting(self, key: str = "general_ppl") -> list[tuple[int, float]]:
+        b = self.base(key)
+        return [(e, 100 * (v / b - 1)) for e, v in self.series(key)] if b else []
+
+    def near_forgetting(self) -> list[tuple[int, float]]:
+        """The rise in near-domain perplexity (eval.near_domain), in percent."""
+        return self.rel_forgetting("near_ppl")
 
     def val_drop(self) -> list[tuple[int, float]]:
         b = self.base("val_loss")
@@ -110,7 +116,9 @@ def plot_curves(runs: list[Run]) -> bytes:
     panels = [("domain score gain (points)", Run.domain_gain),
               ("domain val-loss drop (nats)", Run.val_drop),
               ("forgetting: general ppl rise (%)", Run.rel_forgetting)]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    if any(r.near_forgetting() for r in runs):  # the runs measured near-domain text
+        panels.append(("near-domain forgetting: ppl rise (%)", Run.near_forgetting))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))
     for ax, (title, fn) in zip(axes, panels):
         for r in runs:
             pts = fn(r)
@@ -252,6 +260,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
     columns = pack_columns(runs)
     suites = suite_columns(runs)
+    near = any(r.near_forgetting() for r in runs)  # near-domain columns only where measured
     rows = []
     for label, members in group(runs).items():
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
@@ -284,6 +293,8 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
             "learning [95% CI]": _point_ci(point, "learning", 2),
             "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),
             "forgetting % [95% CI]": _point_ci(point, "forgetting", 1),
+            **({"near-domain forgetting % [95% CI]": _point_ci(point, "near", 1),
+                "KL near": mean(at(best, "kl_near"))} if near else {}),
             "path": ", ".join(str(r.path) for r in members)})
     return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
 
@@ -291,7 +302,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
 def _point_ci(point, what: str, digits: int) -> str:
     from netft.eval.stats import fmt_ci
 
-    if point is None:
+    if point is None or getattr(point, what) is None:
         return "-"
     d = getattr(point, what)
     src = {"seeds": f" ({d.n} seeds)", "bootstrap": " (eval bootstrap)",
@@ -312,6 +323,25 @@ def gain_statements(best_points: list) -> list[str]:
                  "below zero: a real loss" if d.hi < 0 else "within noise of zero")
         out.append(f"Domain score gain of {p.name}: {fmt_ci(d.mean, d.ci)} "
                    f"points, {where}.")
+    return out
+
+
+def near_statements(best: dict) -> list[str]:
+    """Per configuration at its best epoch: near-domain vs general forgetting, and which
+    configurations differ in near-domain forgetting beyond the noise."""
+    from netft.eval.stats import fmt_ci, overlap
+
+    have = {k: p for k, p in best.items() if p is not None and p.near is not None}
+    out = [f"{p.name}: near-domain perplexity {fmt_ci(p.near.mean, p.near.ci)}% vs general "
+           f"{fmt_ci(p.forgetting.mean, p.forgetting.ci)}%" for p in have.values()]
+    labels = list(have)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            same = overlap(have[a].near.ci, have[b].near.ci)
+            verdict = ("within noise" if same else "different" if same is False
+                       else "no interval")
+            out.append(f"{a} vs {b}, near-domain forgetting: {have[a].near.mean:.1f}% vs "
+                       f"{have[b].near.mean:.1f}% -> {verdict}")
     return out
 
 
@@ -402,6 +432,10 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
     md += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "Differences at each configuration's best epoch (95% intervals overlap = within "
            "noise):", *[f"- {line}" for line in noise]]
+    near = near_statements(best)
+    if near:
+        md += ["", "Near-domain forgetting (the domain pack's near-domain text) at each "
+               "configuration's best epoch, 95% intervals:", *[f"- {line}" for line in near]]
     md += ["", "Runs:", *[f"- {r['run']}: `{r['path']}`" for r in rows]]
     (out_dir / "report.md").write_text("\n".join(md) + "\n")
     img = {k: base64.b64encode(v).decode() for k, v in figs.items()}
@@ -420,10 +454,13 @@ in the verifier-scored domain score; forgetting: rise in general held-out perple
 <img src="data:image/png;base64,{img['tradeoff.png']}" alt="learning vs forgetting">
 <table><tr>{''.join(f'<th>{html.escape(c)}</th>' for c in cols)}</tr>{table}</table>
 <h2>Differences beyond the noise?</h2><ul>{''.join(f"<li>{html.escape(x)}</li>" for x in noise)}</ul>
+{"<h2>Near-domain forgetting</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in near)
+ + "</ul>" if near else ""}
 </body></html>"""
     (out_dir / "report.html").write_text(page)
     return {"html": out_dir / "report.html", "md": out_dir / "report.md", "runs": len(runs),
             "verdict": verdict, "rows": rows, "recommended": chosen, "noise": noise,
+            "near": near,
             "frontier": front}
 
 

@@ -4,7 +4,8 @@ configuration that learned most within a forgetting budget.
 
 Learning is the drop in domain validation loss (default; smooth, and meaningful even on models
 too small to write valid configs) or the verifier-scored domain-score gain. Forgetting is the
-rise in general held-out perplexity over the run's own base model (epoch 0), in percent.
+rise in general held-out perplexity over the run's own base model (epoch 0), in percent;
+near-domain forgetting the same on the domain pack's near-domain text (Point.near).
 Intervals: where the runs kept their per-item eval results (eval/epoch-N/predictions.jsonl,
 general_windows.json), a crossed bootstrap over seeds and eval items / text windows of the
 paired change over each seed's own base (training noise and evaluation noise together; see
@@ -33,6 +34,8 @@ class Point:
     learning: Interval
     forgetting: Interval
     kl: float | None = None
+    # Near-domain forgetting (eval.near_domain): the rise in near-domain perplexity, in percent.
+    near: Interval | None = None
 
     @property
     def name(self) -> str:
@@ -57,11 +60,13 @@ def learning_of(history, record, metric: str):
     return (None, None) if b is None or v is None else (b - v, None)
 
 
-def forgetting_of(history, record):
-    b, v = _base(history, "general_ppl"), record.get("general_ppl")
+def forgetting_of(history, record, key: str = "general_ppl"):
+    """(rise in percent, bootstrap interval or None) of a record's perplexity `key` (general
+    or near-domain) over the run's base."""
+    b, v = _base(history, key), record.get(key)
     if not b or v is None:
         return None, None
-    ci = record.get("general_ppl_ci")
+    ci = record.get(f"{key}_ci")
     return 100 * (v / b - 1), ([100 * (c / b - 1) for c in ci] if ci else None)
 
 
@@ -109,7 +114,13 @@ def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
                  _domain_gain(domains.configured(recs[0][0].config), base_scores))
     if forgetting.mean is not None:
         _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
-    return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
+    near_of = [forgetting_of(r.history, rec, "near_ppl") for r, rec, _ in recs]
+    near = _pool([v for v, _ in near_of if v is not None],
+                 [c for v, c in near_of if v is not None])
+    if near.mean is not None:
+        _crossed(near, pairs, "near_windows.json", _ppl_rise)
+    return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None,
+                 near if near.mean is not None else None)
 
 
 # ----------------------------------------------------- crossed bootstrap over seeds x items

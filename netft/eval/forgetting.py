@@ -2,9 +2,11 @@
 
 history: [{"epoch": 0, "val_loss": ..., "general_ppl": ..., "domain": {...}}, {"epoch": 1, ...}]
 Epoch 0 is the starting model, measured before any training: every later epoch is compared
-with it. Forgetting is reported as the rise in general perplexity (absolute and relative)
-and, for models with lm-eval scores, the drop in their average accuracy (Biderman et al. 2024
-define forgetting as the drop in the HellaSwag / ARC-Challenge / WinoGrande average).
+with it. Forgetting is reported as the rise in general perplexity (absolute and relative),
+the same on near-domain text (real configurations of platforms the training data does not
+cover, when the domain pack gives some) and, for models with lm-eval scores, the drop in
+their average accuracy (Biderman et al. 2024 define forgetting as the drop in the HellaSwag /
+ARC-Challenge / WinoGrande average).
 """
 from __future__ import annotations
 
@@ -24,7 +26,13 @@ def forgetting(history: list[dict]) -> list[dict]:
             if h.get("general_ppl_ci"):  # the epoch's window bootstrap, relative to the base
                 row["general_ppl_increase_rel_ci"] = [c / base["general_ppl"] - 1.0
                                                       for c in h["general_ppl_ci"]]
-        for key in ("kl_general", "kl_domain"):  # distribution shift from the base model
+        if "near_ppl" in h and "near_ppl" in base:  # near-domain text (eval.near_domain)
+            row["near_ppl"] = h["near_ppl"]
+            row["near_ppl_increase_rel"] = h["near_ppl"] / base["near_ppl"] - 1.0
+            if h.get("near_ppl_ci"):
+                row["near_ppl_increase_rel_ci"] = [c / base["near_ppl"] - 1.0
+                                                   for c in h["near_ppl_ci"]]
+        for key in ("kl_general", "kl_domain", "kl_near"):  # distribution shift from the base model
             if key in h:
                 row[key] = h[key]
         if "general_acc" in h and "general_acc" in base:
