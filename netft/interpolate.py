@@ -12,6 +12,7 @@ which `netft report` adds to its learning-vs-forgetting frontier.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -82,11 +83,11 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
         out = run_dir / "interpolation" / f"alpha-{alpha:g}"
         record = evaluate(engine, tokenizer, task, cfg, info, probes, domain_eval_rows(cfg),
                           0, 0, out)
-        record = {"alpha": alpha, **{k: v for k, v in record.items()
-                                     if k not in ("epoch", "step")}}
+        # a point is written as {"alpha", ...the record's measurements} (no epoch or step)
+        point = replace(record, alpha=alpha, epoch=None, step=None).to_json()
         say(f"[netft] alpha {alpha:g}: " + ", ".join(
-            f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float) and k != "alpha"))
-        points.append(record)
+            f"{k} {v:.4f}" for k, v in point.items() if isinstance(v, float) and k != "alpha"))
+        points.append(point)
         del engine, model
     (run_dir / "interpolation.json").write_text(json.dumps(points, indent=2))
     return points

@@ -14,10 +14,35 @@ import base64
 import html
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 import yaml
+
+from netft.eval.record import EvalRecord
+
+
+Measure = Callable[[EvalRecord], "float | None"]
+VAL_LOSS: Measure = attrgetter("val_loss")
+GENERAL_PPL: Measure = attrgetter("general_ppl")
+DOMAIN_SCORE: Measure = attrgetter("domain_score")
+
+
+def _kl_general(h: EvalRecord) -> float | None:
+    return h.kl.get("general")
+
+
+KL_GENERAL: Measure = _kl_general
+NEAR_PPL: Measure = attrgetter("near_ppl")
+
+
+def _kl_near(h: EvalRecord) -> float | None:
+    return h.kl.get("near")
+
+
+KL_NEAR: Measure = _kl_near
 
 
 @dataclass
@@ -26,31 +51,32 @@ class Run:
     label: str
     method: str
     config: dict
-    history: list[dict]
+    history: list[EvalRecord]
     summary: dict = field(default_factory=dict)
-    interpolation: list[dict] = field(default_factory=list)  # netft interpolate's points
+    interpolation: list[EvalRecord] = field(default_factory=list)  # netft interpolate's points
 
-    def series(self, key: str) -> list[tuple[int, float]]:
-        return [(h["epoch"], h[key]) for h in self.history if h.get(key) is not None]
+    def series(self, value: Measure) -> list[tuple[int, float]]:
+        return [(h.epoch, value(h)) for h in self.history if value(h) is not None]
 
-    def base(self, key: str):
-        return next((h.get(key) for h in self.history if h["epoch"] == 0), None)
+    def base(self, value: Measure):
+        return next((value(h) for h in self.history if h.epoch == 0), None)
 
-    def rel_forgetting(self, key: str = "general_ppl") -> list[tuple[int, float]]:
-        b = self.base(key)
-        return [(e, 100 * (v / b - 1)) for e, v in self.series(key)] if b else []
+    def rel_forgetting(self, value: Measure | None = None) -> list[tuple[int, float]]:
+        value = value or GENERAL_PPL
+        b = self.base(value)
+        return [(e, 100 * (v / b - 1)) for e, v in self.series(value)] if b else []
 
     def near_forgetting(self) -> list[tuple[int, float]]:
         """The rise in near-domain perplexity (eval.near_domain), in percent."""
-        return self.rel_forgetting("near_ppl")
+        return self.rel_forgetting(NEAR_PPL)
 
     def val_drop(self) -> list[tuple[int, float]]:
-        b = self.base("val_loss")
-        return [(e, b - v) for e, v in self.series("val_loss")] if b is not None else []
+        b = self.base(VAL_LOSS)
+        return [(e, b - v) for e, v in self.series(VAL_LOSS)] if b is not None else []
 
     def domain_gain(self) -> list[tuple[int, float]]:
-        b = self.base("domain_score")
-        return [(e, 100 * (v - b)) for e, v in self.series("domain_score")] if b is not None else []
+        b = self.base(DOMAIN_SCORE)
+        return [(e, 100 * (v - b)) for e, v in self.series(DOMAIN_SCORE)] if b is not None else []
 
 
 def _label(cfg: dict) -> str:
@@ -73,8 +99,10 @@ def find_runs(paths) -> list[Run]:
             cfg = yaml.safe_load((d / "config.yaml").read_text())
             s = json.loads(summary.read_text())
             interp = d / "interpolation.json"
-            runs.append(Run(d, _label(cfg), cfg["method"]["name"], cfg, s.get("history", []), s,
-                            json.loads(interp.read_text()) if interp.exists() else []))
+            points = json.loads(interp.read_text()) if interp.exists() else []
+            runs.append(Run(d, _label(cfg), cfg["method"]["name"], cfg,
+                            [EvalRecord.from_json(h) for h in s.get("history", [])], s,
+                            [EvalRecord.from_json(p) for p in points]))
     # Runs that differ only in their seed pool into one configuration; any other difference
     # under one label (e.g. the learning rate) is spelled out in the label.
     by_label: dict[str, list[Run]] = {}
@@ -264,37 +292,37 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     rows = []
     for label, members in group(runs).items():
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
-        at = lambda e, k: [h[k] for r in members for h in r.history  # noqa: E731
-                           if h["epoch"] == e and h.get(k) is not None]
-        epochs = sorted({h["epoch"] for r in members for h in r.history})
-        trained = [e for e in epochs if e >= 1 and at(e, "val_loss")]
-        best = min(trained, key=lambda e: (mean(at(e, "val_loss")), e)) if trained else \
+        at = lambda e, value: [value(h) for r in members for h in r.history  # noqa: E731
+                               if h.epoch == e and value(h) is not None]
+        epochs = sorted({h.epoch for r in members for h in r.history})
+        trained = [e for e in epochs if e >= 1 and at(e, VAL_LOSS)]
+        best = min(trained, key=lambda e: (mean(at(e, VAL_LOSS)), e)) if trained else \
             (epochs[-1] if epochs else None)
         point = next((p for p in pts if p.label == label and p.epoch == best), None)
         gain_point = next((p for p in gain_pts if p.label == label and p.epoch == best), None)
-        gain = [100 * (h["domain_score"] - r.base("domain_score")) for r in members
-                for h in r.history if h["epoch"] == best and h.get("domain_score") is not None
-                and r.base("domain_score") is not None]
-        drops = [r.base("val_loss") - h["val_loss"] for r in members for h in r.history
-                 if h["epoch"] == best and h.get("val_loss") is not None]
+        gain = [100 * (h.domain_score - r.base(DOMAIN_SCORE)) for r in members
+                for h in r.history if h.epoch == best and h.domain_score is not None
+                and r.base(DOMAIN_SCORE) is not None]
+        drops = [r.base(VAL_LOSS) - h.val_loss for r in members for h in r.history
+                 if h.epoch == best and h.val_loss is not None]
         forget = [dict(r.rel_forgetting()).get(best) for r in members]
         forget = [f for f in forget if f is not None]
-        doms = [h.get("domain", {}) or {} for r in members for h in r.history if h["epoch"] == best]
+        doms = [h.domain or {} for r in members for h in r.history if h.epoch == best]
         pack = {header: mean([d[key] for d in doms if d.get(key) is not None])
                 for key, header in columns}
         rows.append({
             "run": label, "seeds": len(members), "epochs": max(epochs) if epochs else 0,
-            "best epoch": best, "val loss": mean(at(best, "val_loss")),
-            "val-loss drop": mean(drops), "domain score": mean(at(best, "domain_score")),
+            "best epoch": best, "val loss": mean(at(best, VAL_LOSS)),
+            "val-loss drop": mean(drops), "domain score": mean(at(best, DOMAIN_SCORE)),
             "domain gain (pts)": mean(gain), **pack,
             **{f"{header} final [95% CI]": _suite_cell(members, suite, key)
                for suite, key, header in suites},
-            "forgetting (%)": mean(forget), "KL general": mean(at(best, "kl_general")),
+            "forgetting (%)": mean(forget), "KL general": mean(at(best, KL_GENERAL)),
             "learning [95% CI]": _point_ci(point, "learning", 2),
             "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),
             "forgetting % [95% CI]": _point_ci(point, "forgetting", 1),
             **({"near-domain forgetting % [95% CI]": _point_ci(point, "near", 1),
-                "KL near": mean(at(best, "kl_near"))} if near else {}),
+                "KL near": mean(at(best, KL_NEAR))} if near else {}),
             "path": ", ".join(str(r.path) for r in members)})
     return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from netft.errors import NetftError
 from netft.eval.forgetting import best_epoch
+from netft.eval.record import EvalRecord
 
 # 1: the untyped dict of netft <= issue 24 (same keys, no "version"); 2: TrainState.
 VERSION = 2
@@ -22,7 +23,7 @@ class TrainState:
     epoch: int = 0  # the epoch the next step belongs to (0-based)
     step_in_epoch: int = 0  # optimizer steps of `epoch` already taken: where a resume continues
     tokens: int = 0  # target tokens trained on (as of the last metrics sync)
-    history: list[dict] = field(default_factory=list)  # one eval record per evaluated epoch
+    history: list[EvalRecord] = field(default_factory=list)  # one per evaluated epoch
     loss: float | None = None  # the last synced train loss; not checkpointed (as before)
 
     @property
@@ -36,7 +37,7 @@ class TrainState:
     def state_dict(self) -> dict:
         return {"version": VERSION, "step": self.step, "epoch": self.epoch,
                 "step_in_epoch": self.step_in_epoch, "tokens": self.tokens,
-                "history": [dict(h) for h in self.history]}
+                "history": [h.to_json() for h in self.history]}
 
     def load_state_dict(self, saved: dict, where: str = "the checkpoint") -> None:
         """Accepts this version and version 1 (the same keys, written before TrainState)."""
@@ -49,4 +50,4 @@ class TrainState:
                 "netft that wrote it, or start over with train.resume=never (or a new run_dir)")
         self.step, self.epoch = int(saved["step"]), int(saved["epoch"])
         self.step_in_epoch, self.tokens = int(saved["step_in_epoch"]), int(saved["tokens"])
-        self.history = [dict(h) for h in saved["history"]]
+        self.history = [EvalRecord.from_json(h) for h in saved["history"]]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from netft.eval.record import EvalRecord
 from netft.eval.stats import Interval, crossed_bootstrap_ci, fmt_ci, mean_ci, overlap
 
 
@@ -44,29 +45,30 @@ class Point:
         return f"{self.label} epoch {self.epoch}"
 
 
-def _base(history, key):
-    return next((h.get(key) for h in history if h["epoch"] == 0), None)
+def _base(history: list[EvalRecord]) -> EvalRecord:
+    """The run's epoch-0 record (the starting model); an empty one when it has none."""
+    return next((h for h in history if h.epoch == 0), EvalRecord())
 
 
-def learning_of(history, record, metric: str):
+def learning_of(history: list[EvalRecord], record: EvalRecord, metric: str):
     """(value, bootstrap interval or None) of a record's learning over the run's base."""
     if metric == "domain_gain":
-        b, v = _base(history, "domain_score"), record.get("domain_score")
+        b, v = _base(history).domain_score, record.domain_score
         if b is None or v is None:
             return None, None
-        ci = record.get("domain_score_ci")
+        ci = record.domain_score_ci
         return 100 * (v - b), ([100 * (c - b) for c in ci] if ci else None)
-    b, v = _base(history, "val_loss"), record.get("val_loss")
+    b, v = _base(history).val_loss, record.val_loss
     return (None, None) if b is None or v is None else (b - v, None)
 
 
-def forgetting_of(history, record, key: str = "general_ppl"):
+def forgetting_of(history: list[EvalRecord], record: EvalRecord, key: str = "general_ppl"):
     """(rise in percent, bootstrap interval or None) of a record's perplexity `key` (general
     or near-domain) over the run's base."""
-    b, v = _base(history, key), record.get(key)
+    b, v = getattr(_base(history), key), getattr(record, key)
     if not b or v is None:
         return None, None
-    ci = record.get(f"{key}_ci")
+    ci = getattr(record, f"{key}_ci")
     return 100 * (v / b - 1), ([100 * (c / b - 1) for c in ci] if ci else None)
 
 
@@ -86,16 +88,16 @@ def points(groups: dict[str, list], metric: str = "val_drop") -> list[Point]:
     out = []
     base_scores: dict = {}  # (base file, resample) -> score: all epochs of a run share its base
     for label, runs in groups.items():
-        epochs = sorted({h["epoch"] for r in runs for h in r.history})
+        epochs = sorted({h.epoch for r in runs for h in r.history})
         for e in epochs:
-            recs = [(r, next((h for h in r.history if h["epoch"] == e), None),
+            recs = [(r, next((h for h in r.history if h.epoch == e), None),
                      r.path / "eval" / f"epoch-{e}") for r in runs]
             out.append(_point(label, e, None, [x for x in recs if x[1]], metric, base_scores))
-        alphas = sorted({p["alpha"] for r in runs for p in r.interpolation})
+        alphas = sorted({p.alpha for r in runs for p in r.interpolation})
         for a in alphas:
-            recs = [(r, next(p for p in r.interpolation if p["alpha"] == a),
+            recs = [(r, next(p for p in r.interpolation if p.alpha == a),
                      r.path / "interpolation" / f"alpha-{a:g}" / "eval" / "epoch-0")
-                    for r in runs if any(p["alpha"] == a for p in r.interpolation)]
+                    for r in runs if any(p.alpha == a for p in r.interpolation)]
             out.append(_point(label, None, a, recs, metric, base_scores))
     return [p for p in out if p.learning.mean is not None and p.forgetting.mean is not None]
 
@@ -103,7 +105,7 @@ def points(groups: dict[str, list], metric: str = "val_drop") -> list[Point]:
 def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
     learn = [learning_of(r.history, rec, metric) for r, rec, _ in recs]
     forget = [forgetting_of(r.history, rec) for r, rec, _ in recs]
-    kls = [rec.get("kl_general") for _, rec, _ in recs if rec.get("kl_general") is not None]
+    kls = [rec.kl["general"] for _, rec, _ in recs if rec.kl.get("general") is not None]
     learning = _pool([v for v, _ in learn], [c for _, c in learn])
     forgetting = _pool([v for v, _ in forget], [c for _, c in forget])
     pairs = [(r.path / "eval" / "epoch-0", d) for r, _, d in recs]

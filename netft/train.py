@@ -136,7 +136,7 @@ def start_state(r: Run) -> TrainState:
         state = checkpoint.load(r.engine, r.resume_from, r.info)
         r.say(f"[netft] resumed from {r.resume_from} (step {state.step}, epoch {state.epoch + 1})")
     if r.info.is_main:  # rows a killed attempt logged past the checkpoint (or a torn last line)
-        r.tracker.truncate_after(state.step, {h["step"] for h in state.history}
+        r.tracker.truncate_after(state.step, {h.step for h in state.history}
                                  if r.resume_from else set())
     r.probes = build_probes(r.engine, r.tokenizer, r.task, r.cfg, r.info, r.run_dir)
     r.domain_rows = domain_eval_rows(r.cfg)
@@ -229,19 +229,19 @@ def finish(r: Run, state: TrainState, suites: dict) -> dict:
     final_dir = save_final(r.engine, r.tokenizer, cfg.method.name, run_dir / "final", info,
                            cfg.parallel.export_shard_mb)
     history = state.history
-    if r.domain_rows and info.is_main and history and "domain" in history[-1]:
-        report_last(cfg, r.domain_rows, run_dir, history[-1]["epoch"], r.say)
+    if r.domain_rows and info.is_main and history and history[-1].domain is not None:
+        report_last(cfg, r.domain_rows, run_dir, history[-1].epoch, r.say)
     summary = {"run_dir": str(run_dir), "final": str(final_dir), "method": cfg.method.name,
                "parallel": cfg.parallel.name, "world": info.world, "steps": state.step,
-               "epochs_run": sum(h["epoch"] > 0 for h in history), "tokens": state.tokens,
-               "history": history, "final_train_loss": state.loss,
-               "final_val_loss": history[-1].get("val_loss") if history else None,
+               "epochs_run": sum(h.epoch > 0 for h in history), "tokens": state.tokens,
+               "history": [h.to_json() for h in history], "final_train_loss": state.loss,
+               "final_val_loss": history[-1].val_loss if history else None,
                "best_epoch": state.best,
                "best": str(run_dir / "best") if (run_dir / "best").exists() else None,
                "forgetting": forgetting(history),
                "trainable_params": r.params[0], "total_params": r.params[1],
                "objective": r.task.name, "data": r.task.report,
-               "domain": history[-1].get("domain") if history else None}
+               "domain": history[-1].domain if history else None}
     if suites:
         summary["suites"] = suites
     r.tracker.finish(summary)

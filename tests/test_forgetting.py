@@ -2,14 +2,14 @@
 import pytest
 
 from netft.eval.forgetting import best_epoch, forgetting, should_stop
+from netft.eval.record import EvalRecord
 
-HISTORY = [
-    {"epoch": 0, "val_loss": 3.0, "general_ppl": 100.0, "domain_score": 0.10},
-    {"epoch": 1, "val_loss": 2.0, "general_ppl": 110.0, "domain_score": 0.40},
-    {"epoch": 2, "val_loss": 1.5, "general_ppl": 125.0, "domain_score": 0.55},
-    {"epoch": 3, "val_loss": 1.6, "general_ppl": 150.0, "domain_score": 0.50},
-    {"epoch": 4, "val_loss": 1.7, "general_ppl": 180.0, "domain_score": 0.45},
-]
+HISTORY = [EvalRecord(epoch=e, val_loss=v, general_ppl=p, domain_score=d) for e, v, p, d in [
+    (0, 3.0, 100.0, 0.10),
+    (1, 2.0, 110.0, 0.40),
+    (2, 1.5, 125.0, 0.55),
+    (3, 1.6, 150.0, 0.50),
+    (4, 1.7, 180.0, 0.45)]]
 
 
 def test_forgetting_against_the_base_model():
@@ -22,7 +22,7 @@ def test_forgetting_against_the_base_model():
 
 
 def test_accuracy_style_forgetting():
-    h = [{"epoch": 0, "general_acc": 0.60}, {"epoch": 1, "general_acc": 0.54}]
+    h = [EvalRecord(epoch=0, general_acc=0.60), EvalRecord(epoch=1, general_acc=0.54)]
     r = forgetting(h)[1]
     assert r["general_acc_drop"] == pytest.approx(0.06)
     assert r["general_acc_drop_rel"] == pytest.approx(0.1)
@@ -35,6 +35,6 @@ def test_early_stopping_picks_the_best_epoch():
     assert should_stop(HISTORY[:4], patience=1)
     assert not should_stop(HISTORY, patience=0)
     # Ties go to the earlier epoch; epoch 0 (the base model) is never "best".
-    flat = [{"epoch": 0, "val_loss": 0.1}, {"epoch": 1, "val_loss": 1.0},
-            {"epoch": 2, "val_loss": 1.0}]
+    flat = [EvalRecord(epoch=0, val_loss=0.1), EvalRecord(epoch=1, val_loss=1.0),
+            EvalRecord(epoch=2, val_loss=1.0)]
     assert best_epoch(flat) == 1

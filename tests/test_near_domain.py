@@ -116,10 +116,10 @@ def test_each_epoch_records_near_domain_perplexity_interval_windows_and_kl(
     assert len(probes["near"]) == 4 and "near" in probes["kl"]
     base = evaluate(engine, tiny_tokenizer, task, cfg, info, probes, [], 0, 0, tmp_path)
     nll, tokens = window_nll(engine.module, probes["near"], info)
-    assert base["near_ppl"] == pytest.approx(math.exp(sum(nll) / sum(tokens)), rel=1e-6)
-    lo, hi = base["near_ppl_ci"]
-    assert lo < base["near_ppl"] < hi
-    assert base["kl_near"] == pytest.approx(0.0, abs=1e-6)
+    assert base.near_ppl == pytest.approx(math.exp(sum(nll) / sum(tokens)), rel=1e-6)
+    lo, hi = base.near_ppl_ci
+    assert lo < base.near_ppl < hi
+    assert base.kl["near"] == pytest.approx(0.0, abs=1e-6)
     saved = json.loads((tmp_path / "eval" / "epoch-0" / "near_windows.json").read_text())
     assert saved["nll"] == pytest.approx(nll) and saved["tokens"] == tokens
 
@@ -128,12 +128,12 @@ def test_each_epoch_records_near_domain_perplexity_interval_windows_and_kl(
         for p in engine.module.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     moved = evaluate(engine, tiny_tokenizer, task, cfg, info, probes, [], 1, 1, tmp_path)
-    assert moved["kl_near"] > 1e-3 and moved["near_ppl"] != base["near_ppl"]
+    assert moved.kl["near"] > 1e-3 and moved.near_ppl != base.near_ppl
     rows = forgetting([base, moved])
     assert rows[1]["near_ppl_increase_rel"] == pytest.approx(
-        moved["near_ppl"] / base["near_ppl"] - 1)
+        moved.near_ppl / base.near_ppl - 1)
     assert rows[1]["near_ppl_increase_rel_ci"][0] < rows[1]["near_ppl_increase_rel"]
-    assert rows[1]["kl_near"] == moved["kl_near"]
+    assert rows[1]["kl_near"] == moved.kl["near"]
 
 
 def test_report_has_a_near_domain_column_with_crossed_intervals_and_a_curve(tmp_path):

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from conftest import ROOT, compose, torchrun_cmd, train_losses
 from netft import checkpoint
 from netft.distributed import DistInfo
+from netft.eval.record import EvalRecord
 from netft.models.load import apply_method, load_model
 from netft.parallel.engine import build_torch_engine
 from netft.state import StateError, TrainState
@@ -135,15 +136,15 @@ def test_checkpoint_of_the_old_layout_resumes_exactly(tmp_path, tiny_path):
     assert "version" not in torch.load(saved / "trainer-rank0.pt", weights_only=True)["loop"]
     state = checkpoint.load(engine, saved, DistInfo())
     assert (state.step, state.epoch, state.step_in_epoch, state.tokens) == (5, 1, 2, 321)
-    assert state.history == OLD_LOOP["history"]
+    assert [h.to_json() for h in state.history] == OLD_LOOP["history"]
     # Saved again it is the same dict plus its version: nothing of the old state is lost.
     assert state.state_dict() == {**OLD_LOOP, "version": 2}
 
 
 def test_train_state_round_trip_and_refusals():
     state = TrainState(step=7, epoch=2, step_in_epoch=3, tokens=99,
-                       history=[{"epoch": 1, "step": 4, "val_loss": 1.0},
-                                {"epoch": 2, "step": 7, "val_loss": 0.5}])
+                       history=[EvalRecord(epoch=1, step=4, val_loss=1.0),
+                                EvalRecord(epoch=2, step=7, val_loss=0.5)])
     again = TrainState()
     again.load_state_dict(state.state_dict())
     assert again == TrainState(**{**state.__dict__, "loss": None}) and again.best == 2

@@ -18,6 +18,7 @@ from netft.eval.general import general_accuracy
 from netft.eval.generate import Interrupted, generate_answers
 from netft.eval.probes import (general_windows, kl_from_base, kl_probe, near_windows,
                                window_nll)
+from netft.eval.record import EvalRecord
 from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.objectives.tasks import to_device
 
@@ -42,7 +43,7 @@ def validation(engine, examples, collate_fn, loss_fn, packing: bool, cfg, info):
 
 
 def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoch: int,
-             step: int, run_dir: Path, interrupted=None) -> dict:
+             step: int, run_dir: Path, interrupted=None) -> EvalRecord:
     """Everything measured at an epoch boundary (epoch 0 = the starting model), with 95%
     bootstrap intervals over text windows and eval items where a number gets compared.
 
@@ -53,31 +54,31 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
         if interrupted is not None and interrupted():
             raise Interrupted()
 
-    record = {"epoch": epoch, "step": step}
+    record = EvalRecord(epoch=epoch, step=step)
     if task.val:
-        record["val_loss"], stats = validation(engine, task.val, task.collate_val, task.loss_fn,
-                                               task.packing, cfg, info)
-        record.update({f"val_{k}": v for k, v in stats.items()})
+        record.val_loss, record.val = validation(engine, task.val, task.collate_val, task.loss_fn,
+                                                 task.packing, cfg, info)
     if probes["general"]:
         nll, tokens = window_nll(engine.module, probes["general"], info,
                                  cfg.eval.val_micro_batch_size)
-        record["general_ppl"] = math.exp(sum(nll) / sum(tokens))
-        record["general_ppl_ci"] = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+        record.general_ppl = math.exp(sum(nll) / sum(tokens))
+        record.general_ppl_ci = perplexity_ci(nll, tokens, seed=cfg.train.seed)
         if info.is_main:  # per window, so a study can pair windows across runs and seeds
             save_windows(run_dir / "eval" / f"epoch-{epoch}" / "general_windows.json", nll, tokens)
     if probes.get("near"):  # the same on the domain pack's near-domain text
         nll, tokens = window_nll(engine.module, probes["near"], info,
                                  cfg.eval.val_micro_batch_size)
-        record["near_ppl"] = math.exp(sum(nll) / sum(tokens))
-        record["near_ppl_ci"] = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+        record.near_ppl = math.exp(sum(nll) / sum(tokens))
+        record.near_ppl_ci = perplexity_ci(nll, tokens, seed=cfg.train.seed)
         if info.is_main:
             save_windows(run_dir / "eval" / f"epoch-{epoch}" / "near_windows.json", nll, tokens)
     check()
     for name, (examples, base) in probes["kl"].items():
-        record[f"kl_{name}"] = kl_from_base(engine.module, examples, base, info)
+        record.kl[name] = kl_from_base(engine.module, examples, base, info)
     check()
     if cfg.eval.lm_eval_tasks:
-        record.update(general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info))
+        record.lm_eval = general_accuracy(engine, tokenizer, cfg.eval, cfg.model.cache_dir, info)
+        record.general_acc = record.lm_eval.pop("general_acc", None)
     if domain_rows:
         answers = generate_answers(engine.model, tokenizer, domain_rows, info,
                                    cfg.eval.max_new_tokens, cfg.eval.gen_batch_size,
@@ -85,11 +86,11 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
         if info.is_main:  # the scorers run once, on rank 0; nothing else depends on them
             pack = domains.configured(cfg)
             result = domains.score(pack, domain_rows, answers)
-            record["domain_score"] = result["overall"]["score"]
-            record["domain_score_ci"] = bootstrap_ci(
+            record.domain_score = result["overall"]["score"]
+            record.domain_score_ci = bootstrap_ci(
                 result["items"], lambda items: pack.aggregate(items)[1]["score"],
                 seed=cfg.train.seed)
-            record["domain"] = result["overall"]
+            record.domain = result["overall"]
             save_eval(run_dir / "eval" / f"epoch-{epoch}", pack, domain_rows, answers, result)
     return record
 
@@ -155,18 +156,19 @@ def report_last(cfg, domain_rows: list[dict], run_dir: Path, epoch: int, say) ->
         say(f"[netft] human review sheet ({sheet['n']} items): {sheet['html']}")
 
 
-def log_record(record: dict, tracker, step: int, say) -> None:
+def log_record(record: EvalRecord, tracker, step: int, say) -> None:
     """An evaluation record to the tracker (intervals as _lo/_hi numbers W&B can plot) and
     one console line."""
-    flat = {k: v for k, v in record.items() if k not in ("step", "domain")
+    items = record.to_json()
+    flat = {k: v for k, v in items.items() if k not in ("step", "domain")
             and not k.endswith("_ci")}
-    for k in record:
-        if k.endswith("_ci") and record[k]:
-            flat[k[:-3] + "_lo"], flat[k[:-3] + "_hi"] = record[k]
-    flat.update({f"domain/{k}": v for k, v in record.get("domain", {}).items()})
+    for k in items:
+        if k.endswith("_ci") and items[k]:
+            flat[k[:-3] + "_lo"], flat[k[:-3] + "_hi"] = items[k]
+    flat.update({f"domain/{k}": v for k, v in (record.domain or {}).items()})
     tracker.log({f"eval/{k}": v for k, v in flat.items()}, step)
-    say(f"[netft] epoch {record['epoch']}: " + ", ".join(
-        f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
+    say(f"[netft] epoch {record.epoch}: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in items.items() if isinstance(v, float)))
 
 
 def near_domain_probe(tokenizer, cfg, say=print) -> list:
