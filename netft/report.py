@@ -282,7 +282,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
     pts: the study's points (learning as the frontier measures it); gain_pts: the same with
     the domain-score gain as learning, for its interval column."""
-    from netft.study import points
+    from netft.study import metric_gain, points
 
     pts = pts if pts is not None else points(group(runs))
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
@@ -310,11 +310,14 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
         doms = [h.domain or {} for r in members for h in r.history if h.epoch == best]
         pack = {header: mean([d[key] for d in doms if d.get(key) is not None])
                 for key, header in columns}
+        # per-category learning: each pack column's gain over the base, with its interval
+        gains = {f"{header} gain pts [95% CI]": _interval_cell(metric_gain(members, best, key))
+                 for key, header in columns} if best else {}
         rows.append({
             "run": label, "seeds": len(members), "epochs": max(epochs) if epochs else 0,
             "best epoch": best, "val loss": mean(at(best, VAL_LOSS)),
             "val-loss drop": mean(drops), "domain score": mean(at(best, DOMAIN_SCORE)),
-            "domain gain (pts)": mean(gain), **pack,
+            "domain gain (pts)": mean(gain), **pack, **gains,
             **{f"{header} final [95% CI]": _suite_cell(members, suite, key)
                for suite, key, header in suites},
             "forgetting (%)": mean(forget), "KL general": mean(at(best, KL_GENERAL)),
@@ -328,11 +331,17 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
 
 
 def _point_ci(point, what: str, digits: int) -> str:
-    from netft.eval.stats import fmt_ci
-
     if point is None or getattr(point, what) is None:
         return "-"
-    d = getattr(point, what)
+    return _interval_cell(getattr(point, what), digits)
+
+
+def _interval_cell(d, digits: int = 1) -> str:
+    """'mean [lo, hi] (where the interval came from)', '-' without a mean."""
+    from netft.eval.stats import fmt_ci
+
+    if d.mean is None:
+        return "-"
     src = {"seeds": f" ({d.n} seeds)", "bootstrap": " (eval bootstrap)",
            "seeds x items": f" ({d.n} seeds x items)"}.get(d.source, "")
     return fmt_ci(d.mean, d.ci, digits=digits) + src

@@ -134,21 +134,45 @@ def _read(path: Path):
     return {i: (n, t) for i, (n, t) in enumerate(zip(d["nll"], d["tokens"]))}
 
 
-def _domain_gain(pack, base_scores: dict):
-    """make_stat for the domain-score gain, re-aggregated by the run's domain pack; the base's
-    score per resample is computed once per study (base_scores) for all its epochs/alphas."""
+def _domain_gain(pack, base_scores: dict, metric: str = "score"):
+    """make_stat for the gain of the domain pack's overall `metric` (the headline score by
+    default), re-aggregated by the run's domain pack; the base's value per resample is
+    computed once per study (base_scores) for all its epochs/alphas."""
     def score(items):
-        return pack.aggregate(items)[1]["score"]
+        return pack.aggregate(items)[1].get(metric)
 
     def make_stat(base: list, cur: list, base_key: str):
         def stat(idx):
-            key = (base_key, idx.tobytes())
+            key = (metric, base_key, idx.tobytes())
             if key not in base_scores:
                 base_scores[key] = score([base[i] for i in idx])
             b, c = base_scores[key], score([cur[i] for i in idx])
             return None if b is None or c is None else 100 * (c - b)
         return stat
     return make_stat
+
+
+def metric_gain(runs: list, epoch: int, metric: str) -> Interval:
+    """Gain in points of one overall number of the domain pack (e.g. netops'
+    command_accuracy, format_compliance, troubleshoot_accuracy, refusal_accuracy) at `epoch`
+    over each run's own base, seeds pooled: the crossed seeds x items bootstrap where every
+    run kept its predictions, else a t interval over seeds (none with one seed)."""
+    gains = []
+    for r in runs:
+        rec = next((h for h in r.history if h.epoch == epoch), None)
+        b, v = (_base(r.history).domain or {}).get(metric), ((rec and rec.domain) or {}).get(metric)
+        if b is not None and v is not None:
+            gains.append(100 * (v - b))
+    out = mean_ci(gains)
+    if out.mean is None:
+        return out
+    out.source = "seeds" if out.n > 1 else None
+    from netft import domains  # seeds of one configuration share its pack
+
+    pairs = [(r.path / "eval" / "epoch-0", r.path / "eval" / f"epoch-{epoch}") for r in runs]
+    _crossed(out, pairs, "predictions.jsonl",
+             _domain_gain(domains.configured(runs[0].config), {}, metric))
+    return out
 
 
 def _ppl_rise(base: list, cur: list, base_key: str):

@@ -27,6 +27,8 @@ DOMAIN = Domain(name="netops", eval_rows=eval_rows, score_item=scoring.score_ite
                 details=scoring.syntax_errors_by_class, review_columns=_review_columns,
                 preflight=scoring.preflight, near_domain=near.texts,
                 report_columns=(("command_accuracy", "command acc"),
+                                ("format_compliance", "format"),
+                                ("troubleshoot_accuracy", "troubleshoot acc"),
                                 ("refusal_accuracy", "refusal acc")),
                 workers=8)  # vtysh runs as a subprocess: threads overlap those waits
 
