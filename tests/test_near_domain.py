@@ -204,3 +204,29 @@ def test_runs_without_the_probe_keep_the_report_as_it_was(tmp_path):
     make_study(tmp_path)
     out = write_report([tmp_path], tmp_path / "report")
     assert "near-domain forgetting % [95% CI]" not in out["rows"][0] and out["near"] == []
+
+
+def test_copy_gain_tells_a_model_that_copies_from_its_context_from_one_that_does_not():
+    """The builder's copy measurement (netft_tiny.json "copy_gain_nats"): a stand-in model that
+    predicts the token `span` positions back gains ~log(vocab) nats on the repeated half; one
+    that predicts the same distribution everywhere gains nothing."""
+    from types import SimpleNamespace
+
+    from netft.models.tiny import copy_gain
+
+    vocab, span = 500, 8
+    stream = torch.randint(0, vocab, (400,), generator=torch.Generator().manual_seed(0))
+
+    def copier(input_ids):
+        logits = torch.zeros(*input_ids.shape, vocab)
+        # the token `span` back, as the next one: perfect on a repeat, uniform before it
+        logits[:, span - 1:].scatter_(-1, input_ids[:, :input_ids.shape[1] - span + 1, None], 20.0)
+        return SimpleNamespace(logits=logits)
+
+    def blind(input_ids):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, vocab))
+
+    for m in (copier, blind):
+        m.eval = lambda: None
+    assert copy_gain(copier, stream, span=span, rows=4) > 5
+    assert copy_gain(blind, stream, span=span, rows=4) == pytest.approx(0.0, abs=1e-6)
