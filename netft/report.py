@@ -127,7 +127,8 @@ def _png(fig, axes, title: str) -> bytes:
     """Finish a figure (legend, title), render it to PNG bytes and free it."""
     import matplotlib.pyplot as plt
 
-    axes[0].legend(fontsize=8)
+    # on the first panel that drew something (a run without domain eval leaves the first empty)
+    next((a for a in axes if a.get_legend_handles_labels()[0]), axes[0]).legend(fontsize=8)
     fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
