@@ -165,6 +165,12 @@ class EvalConfig:
     # General capability: perplexity on shipped held-out general English (forgetting probe).
     general_ppl: bool = True
     general_max_tokens: int = 16384
+    # Near-domain forgetting: perplexity (and KL, with kl_probe) on real text close to the
+    # domain but outside its training data, given by the domain pack (Domain.near_domain; the
+    # netops pack: NX-OS, ASA, IOS-XR configs). Off by itself when the pack has none or its
+    # source is not installed (the run says so). Each text gets an equal share of the tokens.
+    near_domain: bool = True
+    near_max_tokens: int = 16384
     # lm-eval-harness tasks for general capability (accuracy; forgetting = its drop), e.g.
     # [hellaswag, arc_challenge, winogrande] for real models, or [netft_general_cloze]
     # (offline, built from the shipped held-out text). Empty: off.

@@ -56,7 +56,7 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
     from netft.objectives.tasks import build_task
     from netft.parallel.backends import DEFAULT as DEFAULT_BACKEND
     from netft.parallel.engine import build_torch_engine
-    from netft.eval.epoch import domain_eval_rows, evaluate
+    from netft.eval.epoch import domain_eval_rows, evaluate, near_domain_probe
 
     run_dir = Path(run_dir)
     cfg = OmegaConf.load(run_dir / "config.yaml")
@@ -72,14 +72,15 @@ def interpolate(run_dir: Path, alphas: list[float], max_items: int | None = None
     tokenizer = load_tokenizer(resolve_path(cfg.model), cfg.model)
     # The probe text does not depend on alpha: tokenised once.
     general = general_windows(tokenizer, cfg.eval.general_max_tokens) if cfg.eval.general_ppl else []
+    near = near_domain_probe(tokenizer, cfg, say)
     points = []
     for alpha in alphas:
         model = interpolated_model(cfg, final_dir, alpha, info.device)
         engine = build_torch_engine(model, cfg, info, total_steps=1)
         task = build_task(cfg, tokenizer, model, say=lambda *a: None)
-        probes = {"general": general,
+        probes = {"general": general, "near": near,
                   "kl": kl_probe(engine.module, general, task.val, cfg.eval, info,
-                                 run_dir / "kl_base.safetensors")}
+                                 run_dir / "kl_base.safetensors", near)}
         out = run_dir / "interpolation" / f"alpha-{alpha:g}"
         record = evaluate(engine, tokenizer, task, cfg, info, probes, domain_eval_rows(cfg),
                           0, 0, out)

@@ -4,7 +4,9 @@ Reads every run under the given directories (a Hydra multirun dir, an outputs/ t
 run dirs): their summary.json (per-epoch history, epoch 0 = the base model) and config.yaml.
 Learning is measured two ways: the verifier-scored domain score gain, and the drop in
 domain validation loss (a smoother signal, and the only one on models too small to write
-valid configs). Forgetting is the rise in general held-out perplexity over the base model.
+valid configs). Forgetting is the rise in general held-out perplexity over the base model;
+near-domain forgetting the same on real text close to the domain but outside its training
+data (the domain pack's, e.g. configurations of platforms the data does not cover).
 """
 from __future__ import annotations
 
@@ -33,6 +35,14 @@ def _kl_general(h: EvalRecord) -> float | None:
 
 
 KL_GENERAL: Measure = _kl_general
+NEAR_PPL: Measure = attrgetter("near_ppl")
+
+
+def _kl_near(h: EvalRecord) -> float | None:
+    return h.kl.get("near")
+
+
+KL_NEAR: Measure = _kl_near
 
 
 @dataclass
@@ -51,9 +61,14 @@ class Run:
     def base(self, value: Measure):
         return next((value(h) for h in self.history if h.epoch == 0), None)
 
-    def rel_forgetting(self) -> list[tuple[int, float]]:
-        b = self.base(GENERAL_PPL)
-        return [(e, 100 * (v / b - 1)) for e, v in self.series(GENERAL_PPL)] if b else []
+    def rel_forgetting(self, value: Measure | None = None) -> list[tuple[int, float]]:
+        value = value or GENERAL_PPL
+        b = self.base(value)
+        return [(e, 100 * (v / b - 1)) for e, v in self.series(value)] if b else []
+
+    def near_forgetting(self) -> list[tuple[int, float]]:
+        """The rise in near-domain perplexity (eval.near_domain), in percent."""
+        return self.rel_forgetting(NEAR_PPL)
 
     def val_drop(self) -> list[tuple[int, float]]:
         b = self.base(VAL_LOSS)
@@ -112,7 +127,8 @@ def _png(fig, axes, title: str) -> bytes:
     """Finish a figure (legend, title), render it to PNG bytes and free it."""
     import matplotlib.pyplot as plt
 
-    axes[0].legend(fontsize=8)
+    # on the first panel that drew something (a run without domain eval leaves the first empty)
+    next((a for a in axes if a.get_legend_handles_labels()[0]), axes[0]).legend(fontsize=8)
     fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -129,7 +145,9 @@ def plot_curves(runs: list[Run]) -> bytes:
     panels = [("domain score gain (points)", Run.domain_gain),
               ("domain val-loss drop (nats)", Run.val_drop),
               ("forgetting: general ppl rise (%)", Run.rel_forgetting)]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    if any(r.near_forgetting() for r in runs):  # the runs measured near-domain text
+        panels.append(("near-domain forgetting: ppl rise (%)", Run.near_forgetting))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))
     for ax, (title, fn) in zip(axes, panels):
         for r in runs:
             pts = fn(r)
@@ -265,12 +283,13 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
     pts: the study's points (learning as the frontier measures it); gain_pts: the same with
     the domain-score gain as learning, for its interval column."""
-    from netft.study import points
+    from netft.study import metric_gain, points
 
     pts = pts if pts is not None else points(group(runs))
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
     columns = pack_columns(runs)
     suites = suite_columns(runs)
+    near = any(r.near_forgetting() for r in runs)  # near-domain columns only where measured
     rows = []
     for label, members in group(runs).items():
         mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
@@ -292,27 +311,38 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
         doms = [h.domain or {} for r in members for h in r.history if h.epoch == best]
         pack = {header: mean([d[key] for d in doms if d.get(key) is not None])
                 for key, header in columns}
+        # per-category learning: each pack column's gain over the base, with its interval
+        gains = {f"{header} gain pts [95% CI]": _interval_cell(metric_gain(members, best, key))
+                 for key, header in columns} if best else {}
         rows.append({
             "run": label, "seeds": len(members), "epochs": max(epochs) if epochs else 0,
             "best epoch": best, "val loss": mean(at(best, VAL_LOSS)),
             "val-loss drop": mean(drops), "domain score": mean(at(best, DOMAIN_SCORE)),
-            "domain gain (pts)": mean(gain), **pack,
+            "domain gain (pts)": mean(gain), **pack, **gains,
             **{f"{header} final [95% CI]": _suite_cell(members, suite, key)
                for suite, key, header in suites},
             "forgetting (%)": mean(forget), "KL general": mean(at(best, KL_GENERAL)),
             "learning [95% CI]": _point_ci(point, "learning", 2),
             "domain gain pts [95% CI]": _point_ci(gain_point, "learning", 1),
             "forgetting % [95% CI]": _point_ci(point, "forgetting", 1),
+            **({"near-domain forgetting % [95% CI]": _point_ci(point, "near", 1),
+                "KL near": mean(at(best, KL_NEAR))} if near else {}),
             "path": ", ".join(str(r.path) for r in members)})
     return sorted(rows, key=lambda x: -(x["val-loss drop"] or 0))
 
 
 def _point_ci(point, what: str, digits: int) -> str:
+    if point is None or getattr(point, what) is None:
+        return "-"
+    return _interval_cell(getattr(point, what), digits)
+
+
+def _interval_cell(d, digits: int = 1) -> str:
+    """'mean [lo, hi] (where the interval came from)', '-' without a mean."""
     from netft.eval.stats import fmt_ci
 
-    if point is None:
+    if d.mean is None:
         return "-"
-    d = getattr(point, what)
     src = {"seeds": f" ({d.n} seeds)", "bootstrap": " (eval bootstrap)",
            "seeds x items": f" ({d.n} seeds x items)"}.get(d.source, "")
     return fmt_ci(d.mean, d.ci, digits=digits) + src
@@ -331,6 +361,25 @@ def gain_statements(best_points: list) -> list[str]:
                  "below zero: a real loss" if d.hi < 0 else "within noise of zero")
         out.append(f"Domain score gain of {p.name}: {fmt_ci(d.mean, d.ci)} "
                    f"points, {where}.")
+    return out
+
+
+def near_statements(best: dict) -> list[str]:
+    """Per configuration at its best epoch: near-domain vs general forgetting, and which
+    configurations differ in near-domain forgetting beyond the noise."""
+    from netft.eval.stats import fmt_ci, overlap
+
+    have = {k: p for k, p in best.items() if p is not None and p.near is not None}
+    out = [f"{p.name}: near-domain perplexity {fmt_ci(p.near.mean, p.near.ci)}% vs general "
+           f"{fmt_ci(p.forgetting.mean, p.forgetting.ci)}%" for p in have.values()]
+    labels = list(have)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            same = overlap(have[a].near.ci, have[b].near.ci)
+            verdict = ("within noise" if same else "different" if same is False
+                       else "no interval")
+            out.append(f"{a} vs {b}, near-domain forgetting: {have[a].near.mean:.1f}% vs "
+                       f"{have[b].near.mean:.1f}% -> {verdict}")
     return out
 
 
@@ -421,6 +470,10 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
     md += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
     md += ["", "Differences at each configuration's best epoch (95% intervals overlap = within "
            "noise):", *[f"- {line}" for line in noise]]
+    near = near_statements(best)
+    if near:
+        md += ["", "Near-domain forgetting (the domain pack's near-domain text) at each "
+               "configuration's best epoch, 95% intervals:", *[f"- {line}" for line in near]]
     md += ["", "Runs:", *[f"- {r['run']}: `{r['path']}`" for r in rows]]
     (out_dir / "report.md").write_text("\n".join(md) + "\n")
     img = {k: base64.b64encode(v).decode() for k, v in figs.items()}
@@ -439,10 +492,13 @@ in the verifier-scored domain score; forgetting: rise in general held-out perple
 <img src="data:image/png;base64,{img['tradeoff.png']}" alt="learning vs forgetting">
 <table><tr>{''.join(f'<th>{html.escape(c)}</th>' for c in cols)}</tr>{table}</table>
 <h2>Differences beyond the noise?</h2><ul>{''.join(f"<li>{html.escape(x)}</li>" for x in noise)}</ul>
+{"<h2>Near-domain forgetting</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in near)
+ + "</ul>" if near else ""}
 </body></html>"""
     (out_dir / "report.html").write_text(page)
     return {"html": out_dir / "report.html", "md": out_dir / "report.md", "runs": len(runs),
             "verdict": verdict, "rows": rows, "recommended": chosen, "noise": noise,
+            "near": near,
             "frontier": front}
 
 

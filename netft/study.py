@@ -4,7 +4,8 @@ configuration that learned most within a forgetting budget.
 
 Learning is the drop in domain validation loss (default; smooth, and meaningful even on models
 too small to write valid configs) or the verifier-scored domain-score gain. Forgetting is the
-rise in general held-out perplexity over the run's own base model (epoch 0), in percent.
+rise in general held-out perplexity over the run's own base model (epoch 0), in percent;
+near-domain forgetting the same on the domain pack's near-domain text (Point.near).
 Intervals: where the runs kept their per-item eval results (eval/epoch-N/predictions.jsonl,
 general_windows.json), a crossed bootstrap over seeds and eval items / text windows of the
 paired change over each seed's own base (training noise and evaluation noise together; see
@@ -34,6 +35,8 @@ class Point:
     learning: Interval
     forgetting: Interval
     kl: float | None = None
+    # Near-domain forgetting (eval.near_domain): the rise in near-domain perplexity, in percent.
+    near: Interval | None = None
 
     @property
     def name(self) -> str:
@@ -59,11 +62,13 @@ def learning_of(history: list[EvalRecord], record: EvalRecord, metric: str):
     return (None, None) if b is None or v is None else (b - v, None)
 
 
-def forgetting_of(history: list[EvalRecord], record: EvalRecord):
-    b, v = _base(history).general_ppl, record.general_ppl
+def forgetting_of(history: list[EvalRecord], record: EvalRecord, key: str = "general_ppl"):
+    """(rise in percent, bootstrap interval or None) of a record's perplexity `key` (general
+    or near-domain) over the run's base."""
+    b, v = getattr(_base(history), key), getattr(record, key)
     if not b or v is None:
         return None, None
-    ci = record.general_ppl_ci
+    ci = getattr(record, f"{key}_ci")
     return 100 * (v / b - 1), ([100 * (c / b - 1) for c in ci] if ci else None)
 
 
@@ -111,7 +116,13 @@ def _point(label, epoch, alpha, recs, metric, base_scores: dict) -> Point:
                  _domain_gain(domains.configured(recs[0][0].config), base_scores))
     if forgetting.mean is not None:
         _crossed(forgetting, pairs, "general_windows.json", _ppl_rise)
-    return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None)
+    near_of = [forgetting_of(r.history, rec, "near_ppl") for r, rec, _ in recs]
+    near = _pool([v for v, _ in near_of if v is not None],
+                 [c for v, c in near_of if v is not None])
+    if near.mean is not None:
+        _crossed(near, pairs, "near_windows.json", _ppl_rise)
+    return Point(label, epoch, alpha, learning, forgetting, sum(kls) / len(kls) if kls else None,
+                 near if near.mean is not None else None)
 
 
 # ----------------------------------------------------- crossed bootstrap over seeds x items
@@ -123,21 +134,45 @@ def _read(path: Path):
     return {i: (n, t) for i, (n, t) in enumerate(zip(d["nll"], d["tokens"]))}
 
 
-def _domain_gain(pack, base_scores: dict):
-    """make_stat for the domain-score gain, re-aggregated by the run's domain pack; the base's
-    score per resample is computed once per study (base_scores) for all its epochs/alphas."""
+def _domain_gain(pack, base_scores: dict, metric: str = "score"):
+    """make_stat for the gain of the domain pack's overall `metric` (the headline score by
+    default), re-aggregated by the run's domain pack; the base's value per resample is
+    computed once per study (base_scores) for all its epochs/alphas."""
     def score(items):
-        return pack.aggregate(items)[1]["score"]
+        return pack.aggregate(items)[1].get(metric)
 
     def make_stat(base: list, cur: list, base_key: str):
         def stat(idx):
-            key = (base_key, idx.tobytes())
+            key = (metric, base_key, idx.tobytes())
             if key not in base_scores:
                 base_scores[key] = score([base[i] for i in idx])
             b, c = base_scores[key], score([cur[i] for i in idx])
             return None if b is None or c is None else 100 * (c - b)
         return stat
     return make_stat
+
+
+def metric_gain(runs: list, epoch: int, metric: str) -> Interval:
+    """Gain in points of one overall number of the domain pack (e.g. netops'
+    command_accuracy, format_compliance, troubleshoot_accuracy, refusal_accuracy) at `epoch`
+    over each run's own base, seeds pooled: the crossed seeds x items bootstrap where every
+    run kept its predictions, else a t interval over seeds (none with one seed)."""
+    gains = []
+    for r in runs:
+        rec = next((h for h in r.history if h.epoch == epoch), None)
+        b, v = (_base(r.history).domain or {}).get(metric), ((rec and rec.domain) or {}).get(metric)
+        if b is not None and v is not None:
+            gains.append(100 * (v - b))
+    out = mean_ci(gains)
+    if out.mean is None:
+        return out
+    out.source = "seeds" if out.n > 1 else None
+    from netft import domains  # seeds of one configuration share its pack
+
+    pairs = [(r.path / "eval" / "epoch-0", r.path / "eval" / f"epoch-{epoch}") for r in runs]
+    _crossed(out, pairs, "predictions.jsonl",
+             _domain_gain(domains.configured(runs[0].config), {}, metric))
+    return out
 
 
 def _ppl_rise(base: list, cur: list, base_key: str):

@@ -16,6 +16,13 @@ else
 fi
 "${PIP[@]}" -e '.[dev]'
 
+# Data, not code: the near-domain forgetting probe reads the NX-OS / ASA / IOS-XR sample configs
+# that ciscoconfparse2 (GPL-3.0) ships as test fixtures (netft/domains/netops/near.py). Installed
+# beside the venv's packages, without its dependencies: it pins exact versions of libraries
+# netft uses and installs a top-level `tests` package, and netft never imports it.
+NEAR="$VENV/share/netft-data/ciscoconfparse2-0.9.18"
+[ -d "$NEAR/tests/fixtures/configs" ] || "${PIP[@]}" --no-deps --target "$NEAR" ciscoconfparse2==0.9.18
+
 # Debian packages used by the tests (verifiers, Slurm). Only when we can install them.
 DEBS=()
 if [ -f scripts/debian-packages.txt ]; then

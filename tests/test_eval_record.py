@@ -55,7 +55,8 @@ def test_old_keys_land_in_typed_fields():
 def test_every_field_is_written_and_read_back():
     """A field added to the dataclass travels through JSON with no other change."""
     values = {"alpha": 0.1, "epoch": 3, "step": 12, "val_loss": 1.5, "val": {"margin": 0.2},
-              "general_ppl": 9.0, "general_ppl_ci": (8.0, 10.0), "kl": {"domain": 0.3},
+              "general_ppl": 9.0, "general_ppl_ci": (8.0, 10.0), "near_ppl": 20.0,
+              "near_ppl_ci": (18.0, 22.0), "kl": {"domain": 0.3, "near": 0.1},
               "lm_eval": {"piqa": 0.6}, "general_acc": 0.6, "domain_score": 0.4,
               "domain_score_ci": (0.3, 0.5), "domain": {"score": 0.4}}
     assert set(values) == {f.name for f in dataclasses.fields(EvalRecord)}, \

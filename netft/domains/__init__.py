@@ -33,6 +33,15 @@ def _no_requirements(rows: list[dict]) -> None:
     return None
 
 
+def _no_near_domain() -> dict[str, str]:
+    return {}
+
+
+class DataUnavailable(Exception):
+    """Optional text a pack reads from elsewhere (an installed package) is not on this
+    machine; the message says how to get it. The run goes on without what needs it."""
+
+
 @dataclass(frozen=True)
 class Domain:
     name: str
@@ -53,6 +62,10 @@ class Domain:
     preflight: Callable[[list[dict]], None] = _no_requirements
     # Overall keys the cross-run report shows as columns: ((key, column header), ...).
     report_columns: tuple[tuple[str, str], ...] = ()
+    # () -> {name: text}: real text close to the domain but outside the training data (e.g.
+    # other platforms' configurations), for the near-domain forgetting probe
+    # (eval.near_domain); {} for none; raises DataUnavailable when its source is missing.
+    near_domain: Callable[[], dict[str, str]] = _no_near_domain
     # Threads for score_item: > 1 where scoring waits on subprocesses (a verifier's binary).
     workers: int = 1
 

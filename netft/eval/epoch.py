@@ -1,6 +1,6 @@
 """What a run measures at an epoch boundary (epoch 0 = the starting model): validation loss,
-general perplexity, KL from the base, lm-eval accuracy and the domain pack's score -- and the
-files the domain evaluation leaves in <run_dir>/eval/epoch-N/."""
+general and near-domain perplexity, KL from the base, lm-eval accuracy and the domain pack's
+score -- and the files the domain evaluation leaves in <run_dir>/eval/epoch-N/."""
 from __future__ import annotations
 
 import itertools
@@ -16,7 +16,8 @@ from netft.data.curation import read_sources
 from netft.domains.chat import prompt, reference
 from netft.eval.general import general_accuracy
 from netft.eval.generate import Interrupted, generate_answers
-from netft.eval.probes import general_windows, kl_from_base, kl_probe, window_nll
+from netft.eval.probes import (general_windows, kl_from_base, kl_probe, near_windows,
+                               window_nll)
 from netft.eval.record import EvalRecord
 from netft.eval.stats import bootstrap_ci, perplexity_ci
 from netft.eval.whole_copy import generation_model
@@ -75,9 +76,14 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
         record.general_ppl = math.exp(sum(nll) / sum(tokens))
         record.general_ppl_ci = perplexity_ci(nll, tokens, seed=cfg.train.seed)
         if info.is_main:  # per window, so a study can pair windows across runs and seeds
-            out = run_dir / "eval" / f"epoch-{epoch}"
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "general_windows.json").write_text(json.dumps({"nll": nll, "tokens": tokens}))
+            save_windows(run_dir / "eval" / f"epoch-{epoch}" / "general_windows.json", nll, tokens)
+    if probes.get("near"):  # the same on the domain pack's near-domain text
+        nll, tokens = window_nll(engine.module, probes["near"], info,
+                                 cfg.eval.val_micro_batch_size)
+        record.near_ppl = math.exp(sum(nll) / sum(tokens))
+        record.near_ppl_ci = perplexity_ci(nll, tokens, seed=cfg.train.seed)
+        if info.is_main:
+            save_windows(run_dir / "eval" / f"epoch-{epoch}" / "near_windows.json", nll, tokens)
     check()
     for name, (examples, base) in probes["kl"].items():
         record.kl[name] = kl_from_base(engine.module, examples, base, info)
@@ -105,6 +111,11 @@ def evaluate(engine, tokenizer, task, cfg, info, probes: dict, domain_rows, epoc
             record.domain = result["overall"]
             save_eval(run_dir / "eval" / f"epoch-{epoch}", pack, domain_rows, answers, result)
     return record
+
+
+def save_windows(path: Path, nll: list[float], tokens: list[int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"nll": nll, "tokens": tokens}))
 
 
 # Domain items evaluated by a run with train.max_steps > 0 and eval.domain_max_items=0.
@@ -178,10 +189,25 @@ def log_record(record: EvalRecord, tracker, step: int, say) -> None:
         f"{k} {v:.4f}" for k, v in items.items() if isinstance(v, float)))
 
 
+def near_domain_probe(tokenizer, cfg, say=print) -> list:
+    """The near-domain windows (eval.near_domain): the run's domain pack gives the text; []
+    when it gives none, or (said once) when its source is not on this machine."""
+    if not cfg.eval.get("near_domain"):  # a run's config.yaml from before the probe: off
+        return []
+    try:
+        texts = domains.configured(cfg).near_domain()
+    except domains.DataUnavailable as e:
+        say(f"[netft] near-domain forgetting probe off: {e}")
+        return []
+    return near_windows(tokenizer, texts, cfg.eval.near_max_tokens)
+
+
 def build_probes(engine, tokenizer, task, cfg, info, run_dir: Path) -> dict:
-    """The text windows of the general perplexity, and the base model's distribution on the
-    KL probe -- recorded before step 1 (and kept in the run dir for resumes)."""
+    """The text windows of the general and near-domain perplexities, and the base model's
+    distribution on the KL probe -- recorded before step 1 (and kept in the run dir for
+    resumes)."""
     general = general_windows(tokenizer, cfg.eval.general_max_tokens) if cfg.eval.general_ppl else []
-    return {"general": general,
+    near = near_domain_probe(tokenizer, cfg, print if info.is_main else (lambda *a: None))
+    return {"general": general, "near": near,
             "kl": kl_probe(engine.module, general, task.val, cfg.eval, info,
-                           run_dir / "kl_base.safetensors")}
+                           run_dir / "kl_base.safetensors", near)}

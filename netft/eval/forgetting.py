@@ -2,9 +2,11 @@
 
 history: the run's EvalRecords (netft/eval/record.py), one per evaluated epoch.
 Epoch 0 is the starting model, measured before any training: every later epoch is compared
-with it. Forgetting is reported as the rise in general perplexity (absolute and relative)
-and, for models with lm-eval scores, the drop in their average accuracy (Biderman et al. 2024
-define forgetting as the drop in the HellaSwag / ARC-Challenge / WinoGrande average).
+with it. Forgetting is reported as the rise in general perplexity (absolute and relative),
+the same on near-domain text (real configurations of platforms the training data does not
+cover, when the domain pack gives some) and, for models with lm-eval scores, the drop in
+their average accuracy (Biderman et al. 2024 define forgetting as the drop in the HellaSwag /
+ARC-Challenge / WinoGrande average).
 """
 from __future__ import annotations
 
@@ -26,7 +28,13 @@ def forgetting(history: list[EvalRecord]) -> list[dict]:
             if h.general_ppl_ci:  # the epoch's window bootstrap, relative to the base
                 row["general_ppl_increase_rel_ci"] = [c / base.general_ppl - 1.0
                                                       for c in h.general_ppl_ci]
-        for name in ("general", "domain"):  # distribution shift from the base model
+        if h.near_ppl is not None and base.near_ppl is not None:  # eval.near_domain
+            row["near_ppl"] = h.near_ppl
+            row["near_ppl_increase_rel"] = h.near_ppl / base.near_ppl - 1.0
+            if h.near_ppl_ci:
+                row["near_ppl_increase_rel_ci"] = [c / base.near_ppl - 1.0
+                                                   for c in h.near_ppl_ci]
+        for name in ("general", "domain", "near"):  # distribution shift from the base model
             if name in h.kl:
                 row[f"kl_{name}"] = h.kl[name]
         if h.general_acc is not None and base.general_acc is not None:

@@ -2,7 +2,8 @@
 a bootstrap interval) and the KL divergence from the base model.
 
 KL(base || current), per token position, averaged over a fixed probe set of held-out general
-windows and domain validation examples. "RL's Razor" (Shenfeld et al. 2025) finds forgetting
+windows, domain validation examples and near-domain windows (real text close to the domain
+but outside its training data, given by the domain pack: near_windows). "RL's Razor" (Shenfeld et al. 2025) finds forgetting
 tracks this forward KL; the report shows whether it does here. The base distribution is
 recorded once, before step 1 (as the DPO reference is), so a full fine-tune needs no second
 model: per position the base's top-k token log-probs plus the mass of the rest. KL over those
@@ -13,6 +14,7 @@ collective, and the probe set is small), so every rank holds the same numbers.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import torch
@@ -22,14 +24,31 @@ from netft.distributed import DistInfo
 from netft.objectives import loss_head
 
 
+def text_windows(tokenizer, text: str, max_tokens: int, window: int = 256) -> list[Example]:
+    """The first max_tokens tokens of a text as fixed, equal windows (a partial last one is
+    dropped: every window weighs the same in the window bootstrap)."""
+    ids = tokenizer(text[: max_tokens * 8], verbose=False)["input_ids"][:max_tokens]
+    return [Example(ids[i:i + window], [IGNORE] + ids[i + 1:i + window])
+            for i in range(0, len(ids) - window + 1, window)]
+
+
 def general_windows(tokenizer, max_tokens: int, window: int = 256) -> list[Example]:
     """Held-out general English (shipped) as fixed, equal windows: the general probe."""
     from netft.data.corpus import corpus_texts
 
-    text = corpus_texts()["general_heldout"][: max_tokens * 8]
-    ids = tokenizer(text, verbose=False)["input_ids"][:max_tokens]
-    return [Example(ids[i:i + window], [IGNORE] + ids[i + 1:i + window])
-            for i in range(0, len(ids) - window + 1, window)]
+    return text_windows(tokenizer, corpus_texts()["general_heldout"], max_tokens, window)
+
+
+def near_windows(tokenizer, texts: dict[str, str], max_tokens: int,
+                 window: int = 256) -> list[Example]:
+    """The near-domain probe: each of the domain pack's near-domain texts (e.g. one platform's
+    configurations) gets an equal share of max_tokens, so that no one text dominates; the
+    windows are interleaved text by text, so the first few (the KL probe's) span all texts."""
+    if not texts:
+        return []
+    share = max_tokens // len(texts)
+    per_text = [text_windows(tokenizer, t, share, window) for _, t in sorted(texts.items())]
+    return [w for group in itertools.zip_longest(*per_text) for w in group if w is not None]
 
 
 def _inputs(ids: list[list[int]], device) -> dict:
@@ -136,19 +155,23 @@ def kl_from_base(module, probe: list[Example], base: dict, info: DistInfo) -> fl
 
 
 def kl_probe(module, general: list[Example], val: list, eval_cfg, info: DistInfo,
-             path: Path) -> dict:
-    """{"general"|"domain": (probe examples, base distribution)}; {} when the probe is off.
+             path: Path, near: list[Example] = ()) -> dict:
+    """{"general"|"domain"|"near": (probe examples, base distribution)}; {} when the probe is
+    off.
 
     The base distribution is measured now (before any training step) or, on a resume, read
-    back from `path`, which rank 0 wrote when the run started."""
+    back from `path`, which rank 0 wrote when the run started (a set that file lacks -- a
+    run from before the near-domain probe -- is left out)."""
     if not eval_cfg.kl_probe:
         return {}
     sets = {"general": general[:eval_cfg.kl_windows],
             # DPO validation items are pairs: their chosen side is the domain text
-            "domain": [getattr(v, "chosen", v) for v in val[:eval_cfg.kl_examples]]}
+            "domain": [getattr(v, "chosen", v) for v in val[:eval_cfg.kl_examples]],
+            "near": list(near[:eval_cfg.kl_windows])}
     sets = {k: v for k, v in sets.items() if v}
     if path.exists():
         flat = load_base(path)
+        sets = {k: v for k, v in sets.items() if f"{k}.ids" in flat}
         bases = {k: {f: flat[f"{k}.{f}"] for f in ("ids", "logp", "rest")} for k in sets}
     else:
         bases = {k: base_distribution(module, v, info, eval_cfg.kl_top_k) for k, v in sets.items()}

@@ -28,6 +28,8 @@ class EvalRecord:
                                   metadata={"prefix": "val_"})
     general_ppl: float | None = None  # perplexity on general text windows
     general_ppl_ci: Pair | None = field(default=None, metadata={"with": "general_ppl"})
+    near_ppl: float | None = None  # perplexity on the domain pack's near-domain text windows
+    near_ppl_ci: Pair | None = field(default=None, metadata={"with": "near_ppl"})
     kl: dict[str, float] = field(default_factory=dict,  # KL(base || model) per probe
                                  metadata={"prefix": "kl_"})
     lm_eval: dict[str, float] = field(default_factory=dict,  # accuracy per lm-eval task

@@ -1,7 +1,7 @@
 """Generation from a whole copy of the weights when the model is sharded (issue 25 item 4).
 
 Under FSDP2 and ZeRO-3 every forward pass gathers every layer, and greedy generation makes
-one forward pass per new token: measured in docs/scale.md §7, 2 ranks generating from the
+one forward pass per new token: measured in docs/scale.md §8, 2 ranks generating from the
 shards take 1.7x (FSDP2) to 4.7x (ZeRO-3) the time per item of one process. So the domain
 evaluation gathers the weights once (engine.full_state_dict, complete on rank 0), builds a
 plain copy on every rank (eval/general.py's unsharded_copy: adapters and 4-bit bases

@@ -3,6 +3,7 @@ BGP troubleshooting, refusals of made-up commands.
 
     scoring.py    per-category scores (real verifiers, value facts, diagnosis, abstention)
     verifiers.py  the dialects' syntax checks (frr.py: FRR's vtysh; ios.py, junos.py: grammars)
+    near.py       near-domain text: NX-OS / ASA / IOS-XR configs from an installed package
     generate.py   the dataset generator (content tables in content/*.json), render.py its
                   per-dialect renderers
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from netft.domains import Domain
 from netft.domains import score as _score
 from netft.domains.chat import eval_rows
-from netft.domains.netops import scoring
+from netft.domains.netops import near, scoring
 
 
 def _review_columns(row: dict) -> dict:
@@ -24,8 +25,10 @@ def _review_columns(row: dict) -> dict:
 DOMAIN = Domain(name="netops", eval_rows=eval_rows, score_item=scoring.score_item,
                 aggregate=scoring.aggregate, format_table=scoring.format_table,
                 details=scoring.syntax_errors_by_class, review_columns=_review_columns,
-                preflight=scoring.preflight,
+                preflight=scoring.preflight, near_domain=near.texts,
                 report_columns=(("command_accuracy", "command acc"),
+                                ("format_compliance", "format"),
+                                ("troubleshoot_accuracy", "troubleshoot acc"),
                                 ("refusal_accuracy", "refusal acc")),
                 workers=8)  # vtysh runs as a subprocess: threads overlap those waits
 
