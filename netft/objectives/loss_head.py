@@ -31,6 +31,9 @@ import torch.nn.functional as F
 
 from netft.data.chat import IGNORE
 
+# The batch keys a model forward takes besides ids and positions (packing's varlen metadata).
+MODEL_INPUTS = ("attention_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+
 # Config attributes of models whose logits are not just hidden @ head.weight.T (Gemma 2's
 # soft-capping, Cohere's logit_scale, Granite's logits_scaling): chunking would skip them.
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling",
@@ -120,8 +123,6 @@ def enabled(module) -> bool:
 
 
 def _model_kwargs(batch_or_ids: dict) -> dict:
-    from netft.objectives.sft import MODEL_INPUTS
-
     kwargs = {"input_ids": batch_or_ids["input_ids"], "position_ids": batch_or_ids["position_ids"],
               "use_cache": False}
     kwargs.update({k: batch_or_ids[k] for k in MODEL_INPUTS if k in batch_or_ids})

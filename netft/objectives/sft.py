@@ -16,7 +16,7 @@ from netft.objectives import loss_head
 
 # Keys of a batch that go to the model as they are (see data/batching.py: attention masks for
 # padded rows, varlen boundaries for packed rows under flash-attn).
-MODEL_INPUTS = ("attention_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+MODEL_INPUTS = loss_head.MODEL_INPUTS
 
 
 def forward_logits(model, batch: dict) -> torch.Tensor:
