@@ -39,7 +39,7 @@ def worker(args) -> None:
     from netft import distributed
     from netft.models.checked import load_for_training
     from netft.parallel.engine import before_model_load, build_engine
-    from netft.state import TrainState
+    from netft.run.state import TrainState
 
     torch.set_num_threads(1)
     spec = importlib.util.spec_from_file_location("baseline_checkpoint", args.baseline_file)

@@ -2,7 +2,7 @@
 
     <run_dir>/checkpoints/step-00000120/
         state/                 model + optimizer shards (torch DCP, or DeepSpeed's own format)
-        trainer-rank<r>.pt     train state (netft/state.py), scheduler, RNG states (per rank)
+        trainer-rank<r>.pt     train state (netft/run/state.py), scheduler, RNG states (per rank)
         MANIFEST.json          every file above with its size and sha256, the run's geometry,
                                data fingerprint and optimizer settings, and an HMAC signature
         COMPLETE               written last: a directory without it is ignored
@@ -39,7 +39,7 @@ from torch.distributed.checkpoint.api import CheckpointException
 
 from netft.distributed import DistInfo, all_reduce_sum, barrier, gather_objects
 from netft.errors import NetftError, guard
-from netft.state import TrainState
+from netft.run.state import TrainState
 
 PREFIX = "step-"
 MANIFEST = "MANIFEST.json"

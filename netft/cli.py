@@ -269,7 +269,7 @@ def cmd_interpolate(args) -> int:
     from pathlib import Path
 
     from netft.errors import UsageError
-    from netft.interpolate import interpolate
+    from netft.analysis.interpolate import interpolate
 
     try:
         alphas = [float(a) for a in args.alphas.split(",")]
@@ -284,7 +284,7 @@ def cmd_interpolate(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from netft.report import wandb_report, write_report
+    from netft.analysis.report import wandb_report, write_report
 
     out = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
     result = write_report(args.dirs, out, budget=args.budget, learning=args.learning)

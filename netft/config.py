@@ -77,7 +77,7 @@ class ParallelConfig:
     # the meta device and receive their shards (netft/parallel/meta_load.py). false = every rank
     # loads the whole model first (the old path; kept for comparisons).
     meta_load: bool = True
-    # fsdp2 full fine-tunes export final/ file by file from the shards (netft/final_weights.py); one
+    # fsdp2 full fine-tunes export final/ file by file from the shards (netft/run/final_weights.py); one
     # file's worth of tensors is the most any rank holds beyond its shards.
     export_shard_mb: int = 512
     # Backend of the process group: auto = nccl on CUDA, gloo on CPU.

@@ -5,7 +5,7 @@
     srun python -m netft.train parallel=zero3 method=full ...      (slurm/train.sh does this)
 
 Rank-dependent: `rank_share` picks this rank's micro-batches; only rank 0 writes files / W&B.
-Every rank runs every line below. Progress is a TrainState (netft/state.py): a checkpoint's.
+Every rank runs every line below. Progress is a TrainState (netft/run/state.py): a checkpoint's.
 """
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from netft import checkpoint, distributed, resume, rundir
+from netft import checkpoint, distributed
+from netft.run import resume, rundir
 from netft.config import CONF_DIR as PACKAGE_CONF_DIR, to_plain, validate
 from netft.data.batching import rank_share, run_plans
 from netft.errors import guard
 from netft.eval import base_cache
-from netft.eval.epoch import (build_probes, domain_eval_rows, evaluate, log_record,
-                              report_last)
+from netft.eval.epoch import build_probes, domain_eval_rows, evaluate, log_record, report_last
 from netft.eval.forgetting import forgetting, should_stop
 from netft.eval.generate import Interrupted
 from netft.eval.suites import load as load_suite, run_configured
-from netft.final_weights import save_final
-from netft.hydra_job import composition_errors_raised, remove_stray_hydra_dir, sweep_value
+from netft.run.final_weights import save_final
+from netft.run.hydra_job import composition_errors_raised, remove_stray_hydra_dir, sweep_value
 from netft.models.checked import load_for_training
 from netft.models.load import count_params, resolve_path
 from netft.parallel.meta_load import use_meta_load
@@ -42,10 +42,10 @@ from netft.parallel.engine import (NonFiniteGradError, before_model_load, build_
                                    share_line)
 from netft.perf import count_flops_params, flops_per_token, peak_flops
 from netft.plan import check_at_start
-from netft.preemption import preempted_exit_code, preemption_signals
-from netft.state import TrainState
-from netft.step_metrics import StepMetrics, diverged
-from netft.tracking import start as start_tracking
+from netft.run.preemption import preempted_exit_code, preemption_signals
+from netft.run.state import TrainState
+from netft.run.step_metrics import StepMetrics, diverged
+from netft.run.tracking import start as start_tracking
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Run:
     say: object
     run_dir: Path
     stop: threading.Event  # set by a preemption signal
-    fingerprint: dict  # what a resume must agree on (netft/resume.py)
+    fingerprint: dict  # what a resume must agree on (netft/run/resume.py)
     resume_from: Path | None
     tokenizer: object = None
     engine: object = None
@@ -261,13 +261,9 @@ def run(cfg: DictConfig) -> dict:
         state, suites = start_state(r), {}
         if r.resume_from is None and cfg.eval.val_before_training:
             try:  # epoch 0: the starting model, the baseline every later epoch is compared with
-                # computed once per (model, eval data, eval settings): eval/base_cache.py
-                key, memo = base_cache.lookup(r.engine, r.tokenizer, r.task, cfg, r.info,
-                                              r.probes, r.domain_rows, r.say)
-                reused = bool(memo)
-                evaluate_epoch(r, state, 0, memo)
-                if not reused:
-                    base_cache.store(key, memo, r.info, r.say)
+                with base_cache.once(r.engine, r.tokenizer, r.task, cfg, r.info, r.probes,
+                                     r.domain_rows, r.say) as memo:  # once per model + eval
+                    evaluate_epoch(r, state, 0, memo)
             except Interrupted:
                 r.exit_preempted("stopped during the base model's evaluation "
                                  "(nothing trained yet)")

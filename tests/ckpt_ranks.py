@@ -22,7 +22,7 @@ from conftest import compose  # noqa: E402
 from netft import checkpoint, distributed  # noqa: E402
 from netft.models.checked import load_for_training  # noqa: E402
 from netft.parallel.engine import before_model_load, build_engine  # noqa: E402
-from netft.state import TrainState  # noqa: E402
+from netft.run.state import TrainState  # noqa: E402
 
 
 def local_weights(engine) -> dict:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch.distributed as dist  # noqa: E402
 
-import netft.step_metrics as step_metrics  # noqa: E402
+import netft.run.step_metrics as step_metrics  # noqa: E402
 from netft.train import main  # noqa: E402
 
 calls, at_step = [0], []

@@ -8,8 +8,8 @@ import yaml
 
 from netft.domains.netops import DOMAIN
 from netft.eval.stats import crossed_bootstrap_ci
-from netft.report import write_report
-from netft.study import N_BOOT
+from netft.analysis.report import write_report
+from netft.analysis.study import N_BOOT
 
 
 def _items(correct: np.ndarray) -> list[dict]:

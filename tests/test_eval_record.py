@@ -8,8 +8,8 @@ import yaml
 
 from netft.eval.forgetting import best_epoch, forgetting
 from netft.eval.record import EvalRecord
-from netft.report import find_runs, table_rows
-from netft.study import points
+from netft.analysis.report import find_runs, table_rows
+from netft.analysis.study import points
 
 # Written by netft before EvalRecord (main at 137d480, `netft-train model=tiny method=lora
 # train.max_steps=6 eval.domain_max_items=8`), epoch 1 of summary.json's history, shortened.

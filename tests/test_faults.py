@@ -92,7 +92,7 @@ class FakeEngine:
 
 
 def loop(step):
-    from netft.state import TrainState
+    from netft.run.state import TrainState
 
     return TrainState(step=step, epoch=0, step_in_epoch=step, tokens=step)
 

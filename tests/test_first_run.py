@@ -49,7 +49,8 @@ def two_ranks(name: str, tmp_path: Path, *args) -> list[dict]:
 # ---------------------------------------------------------------- item 5: one resume point
 
 def _resume_choice(info, run_dir: str):
-    from netft import checkpoint, resume
+    from netft import checkpoint
+    from netft.run import resume
 
     # Rank 1 sees a stale listing (its node's directory cache, right after a requeue):
     # only step 4, where rank 0 (which just repaired the directory) sees step 8.
@@ -68,7 +69,7 @@ def test_ranks_resume_from_rank0s_choice(tmp_path):
 
 
 def _resume_refused(info, run_dir: str):
-    from netft import resume
+    from netft.run import resume
 
     # Rank 0 finds the named checkpoint incomplete; rank 1 must stop too, not wait.
     cfg = OmegaConf.create({"train": {"resume": run_dir + "/nope" if info.is_main else "never"}})

@@ -36,7 +36,7 @@ def test_variant_is_built_and_trains(tiny_path, tiny_tokenizer, variant):
 
 
 def test_interpolating_a_dora_adapter_is_refused(tiny_path, tmp_path):
-    from netft.interpolate import interpolated_model
+    from netft.analysis.interpolate import interpolated_model
 
     cfg = compose(["run_dir=/tmp/x", "method=lora", "method.use_dora=true"])
     with pytest.raises(ValueError, match="DoRA"):

@@ -161,8 +161,8 @@ def test_report_has_a_near_domain_column_with_crossed_intervals_and_a_curve(tmp_
     import matplotlib.image
 
     from netft.eval.stats import crossed_bootstrap_ci
-    from netft.report import write_report
-    from netft.study import N_BOOT
+    from netft.analysis.report import write_report
+    from netft.analysis.study import N_BOOT
     from test_report import fake_run
 
     rng = np.random.default_rng(0)
@@ -198,7 +198,7 @@ def test_report_has_a_near_domain_column_with_crossed_intervals_and_a_curve(tmp_
 
 
 def test_runs_without_the_probe_keep_the_report_as_it_was(tmp_path):
-    from netft.report import write_report
+    from netft.analysis.report import write_report
     from test_report import make_study
 
     make_study(tmp_path)

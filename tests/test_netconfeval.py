@@ -460,7 +460,7 @@ def test_report_carries_the_suite_with_its_interval(tmp_path):
     model's value with its interval and the base model's value; a run without it shows '-'."""
     import yaml
 
-    from netft.report import find_runs, table_rows
+    from netft.analysis.report import find_runs, table_rows
 
     def run(name, method, suites=None):
         d = tmp_path / name

@@ -211,7 +211,7 @@ def test_template_failure_names_file_line_and_cause(base_tokenizer):
 def test_wandb_mode_env_wins_over_auto(monkeypatch):
     from omegaconf import OmegaConf
 
-    from netft.tracking import wandb_mode
+    from netft.run.tracking import wandb_mode
 
     auto = OmegaConf.create({"mode": "auto"})
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
@@ -227,7 +227,7 @@ def test_wandb_mode_env_wins_over_auto(monkeypatch):
 def test_wandb_disabled_writes_nothing_and_offline_prints_sync(tmp_path, monkeypatch, capsys):
     from omegaconf import OmegaConf
 
-    from netft.tracking import start
+    from netft.run.tracking import start
 
     cfg = OmegaConf.create({"name": "wandb", "mode": "auto", "project": "p", "entity": None,
                             "group": None, "tags": []})
@@ -247,7 +247,7 @@ def test_wandb_disabled_writes_nothing_and_offline_prints_sync(tmp_path, monkeyp
 
 def test_sweep_value():
     from netft.config import ConfigError
-    from netft.hydra_job import sweep_value
+    from netft.run.hydra_job import sweep_value
 
     summary = {"final_val_loss": 1.5, "final_train_loss": 2.0,
                "history": [{"val_loss": 1.5, "general_ppl": 30.0}]}

@@ -4,7 +4,7 @@ import json
 import matplotlib.image
 import yaml
 
-from netft.report import find_runs, forgetting_at, wandb_report, write_report
+from netft.analysis.report import find_runs, forgetting_at, wandb_report, write_report
 
 
 def fake_run(root, name, method, r, mix, drops, ppls, scores, seed=0, interp=None):
@@ -117,7 +117,7 @@ def test_per_item_results_give_a_crossed_seed_by_item_interval(tmp_path):
     import numpy as np
 
     from netft.eval.stats import crossed_bootstrap_ci
-    from netft.study import N_BOOT
+    from netft.analysis.study import N_BOOT
 
     rng = np.random.default_rng(0)
     base_nll, tokens = rng.uniform(4, 6, 20) * 255, [255] * 20

@@ -15,7 +15,7 @@ from netft.distributed import DistInfo
 from netft.eval.record import EvalRecord
 from netft.models.load import apply_method, load_model
 from netft.parallel.engine import build_torch_engine
-from netft.state import StateError, TrainState
+from netft.run.state import StateError, TrainState
 
 COMMON = ["model=tiny", "train.epochs=2", "train.max_steps=24", "train.micro_batch_size=1",
           "train.grad_accum=2", "train.lr=1e-3", "logger=none", "eval.domain=false",

@@ -63,7 +63,7 @@ def test_fused_optimizer_skips_a_nonfinite_step_on_the_device(tiny_path, monkeyp
     import netft.parallel.engine as engine_mod
     from netft.models.load import apply_method, load_model
     from netft.optim import make_optimizer
-    from netft.step_metrics import StepMetrics
+    from netft.run.step_metrics import StepMetrics
 
     monkeypatch.setattr(engine_mod, "make_optimizer",
                         lambda model, train_cfg, fused=False: make_optimizer(model, train_cfg,

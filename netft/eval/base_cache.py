@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -157,3 +158,14 @@ def store(k: str | None, memo: dict, info, say) -> None:
         say(f"[netft] base eval cached as {k[:16]} ({root})")
     except OSError as e:  # a full or read-only cache costs reuse, never the run
         say(f"[netft] warning: base eval not cached ({e})")
+
+
+@contextmanager
+def once(engine, tokenizer, task, cfg, info, probes: dict, domain_rows: list, say):
+    """`with once(...) as memo: evaluate(..., memo=memo)`: the cached raw material on a hit;
+    on a miss, what the body computed into memo is stored when it ends without an error."""
+    k, memo = lookup(engine, tokenizer, task, cfg, info, probes, domain_rows, say)
+    reused = bool(memo)
+    yield memo
+    if not reused:
+        store(k, memo, info, say)

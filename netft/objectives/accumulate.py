@@ -18,7 +18,7 @@ def forward_backward(engine, batches: list[dict], info, loss_fn=sft_loss_sum):
     every micro-batch on every rank (x world, because DDP/FSDP/ZeRO average gradients over
     ranks). So the gradient equals that of one big batch, whatever the micro-batch split or
     sequence lengths -- not a mean of per-micro-batch means. Nothing here is read back from
-    the device: the loop syncs the sums every train.log_every steps (netft/step_metrics.py).
+    the device: the loop syncs the sums every train.log_every steps (netft/run/step_metrics.py).
     """
     n_units = distributed.all_reduce_sum(sum(units(b) for b in batches), info)  # host counts
     scale = info.world / n_units

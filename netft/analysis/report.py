@@ -283,7 +283,7 @@ def table_rows(runs: list[Run], pts: list | None = None, gain_pts: list | None =
     """One row per configuration (seeds pooled) at its best epoch (lowest mean val loss).
     pts: the study's points (learning as the frontier measures it); gain_pts: the same with
     the domain-score gain as learning, for its interval column."""
-    from netft.study import metric_gain, points
+    from netft.analysis.study import metric_gain, points
 
     pts = pts if pts is not None else points(group(runs))
     gain_pts = gain_pts if gain_pts is not None else points(group(runs), "domain_gain")
@@ -438,7 +438,7 @@ def write_report(paths, out_dir: Path, budget: float = 10.0, learning: str = "va
     runs = find_runs(paths)
     if not runs:
         raise FileNotFoundError(f"no runs (summary.json + config.yaml) under {', '.join(map(str, paths))}")
-    from netft.study import frontier, kl_correlation, noise_statements, points, recommend
+    from netft.analysis.study import frontier, kl_correlation, noise_statements, points, recommend
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pts = points(group(runs), learning)
