@@ -35,6 +35,7 @@ HELDOUT_DATA = "real_configs_heldout"   # the external data set the held-out sta
 # form this second external data set, read as the "tuning-extra" side.
 TUNING_EXTRA_DATA = "real_configs_tuning_extra"
 TUNING_EXTRA = {"vincentbernat/network-lab", "Juniper/jvd", "ansible-collections/cisco.ios",
+                "mpenning/ciscoconfparse",
                 "CiscoTestAutomation/genieparser"}
 FRR_TAG = "frr-8.4.4"          # the Debian frr version vtysh runs here
 BATFISH = "cba1873338ae3b1952883706f5d7c6d969b385ec"
@@ -260,7 +261,40 @@ MORE = [
     # A Junos display-set converter's test inputs (brace) and expected outputs (set).
     ("ckishimo/juniper_display_set", "e466e02bd0c44f763279e2f4e8214126c4b26bbc",
      r"^tests/example\d*\.(?:conf|set)$", "Apache-2.0", 60),
+    # Fourth round (SPLIT.md, 2026-12-03, ~04:20 UTC), chosen before any verifier ran on them,
+    # after mpenning/ciscoconfparse moved to tuning. Oxidized's model specs: the configs it
+    # backed up from real IOS / IOS-XE devices (C9200L, C9800-L, ASR920), anonymised upstream.
+    ("ytti/oxidized", "687ed4262d9d21e54662e872e2383386d8498f7b",
+     r"^spec/model/data/ios#[^/]*#output\.txt$", "Apache-2.0"),
+    # Cisco Modeling Labs community lab topologies: each YAML file holds the configurations
+    # of its lab's nodes; the IOS / IOS-XE ones (IOL_NODES) are read. Files named as
+    # deliberately broken ("problem", "broken", "troubleshoot") are left out. Many labs, so
+    # at most 60 stanzas per dialect and kind, seed 0.
+    ("CiscoDevNet/cml-community", "eaeb6c93b52d18720480bc12f3138877d4a89b2a",
+     r"^lab-topologies/(?!.*(?i:problem|broken|trouble)).*\.ya?ml$", "BSD-3-Clause", 60),
 ]
+# CML node definitions that run IOS or IOS-XE (NX-OS, IOS XR, ASA and hosts are left out).
+IOS_NODES = {"iosv", "iosvl2", "iol-xe", "ioll2-xe", "iol-xe-serial-4eth", "csr1000v",
+             "cat8000v", "cat9000v"}
+
+
+def _cml_configs(text: str) -> list[tuple[str, str]]:
+    """(node label, configuration) of each IOS / IOS-XE node of a CML topology file."""
+    import yaml                       # PyYAML: a dependency of the project's venv (hydra)
+    try:
+        lab = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    out = []
+    for node in (lab or {}).get("nodes", []) if isinstance(lab, dict) else []:
+        if not isinstance(node, dict) or node.get("node_definition") not in IOS_NODES:
+            continue
+        cfg = node.get("configuration")
+        if isinstance(cfg, list):     # newer CML: [{name, content}, ...]
+            cfg = "\n".join(c.get("content") or "" for c in cfg if isinstance(c, dict))
+        if isinstance(cfg, str) and cfg.strip():
+            out.append((str(node.get("label", node.get("id", ""))), cfg))
+    return out
 # sources whose files are Junos whatever their names
 ALL_JUNOS = {"Juniper/jvd", "ckishimo/juniper_display_set"}
 # Other dialects that share file names with IOS: IOS XR, NX-OS, EOS, ASA.
@@ -280,6 +314,14 @@ def collect_more(mirrors: str) -> dict[str, list[dict]]:
                 text = git_show(git, rev, p)
             except subprocess.CalledProcessError:
                 continue        # a large file the mirror snapshot lists but does not hold
+            if repo_name == "CiscoDevNet/cml-community":
+                for label, cfg in _cml_configs(text):
+                    if _NOT_IOS_FILE.search(cfg):
+                        continue
+                    for k, (kind, st) in enumerate(cut_cli(cfg)):
+                        got["ios"].append({"source": f"{repo_name}:{p}@{label}#{k}",
+                                           "kind": kind, "text": st})
+                continue
             if repo_name in ALL_JUNOS or "junos" in p.lower() or "juniper" in p.lower():
                 if re.search(r"^\s*set \S", text, re.M):
                     dialect, stanzas = "junos_set", cut_set(text)
