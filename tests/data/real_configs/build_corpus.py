@@ -261,7 +261,7 @@ MORE = [
     # A Junos display-set converter's test inputs (brace) and expected outputs (set).
     ("ckishimo/juniper_display_set", "e466e02bd0c44f763279e2f4e8214126c4b26bbc",
      r"^tests/example\d*\.(?:conf|set)$", "Apache-2.0", 60),
-    # Fourth round (SPLIT.md, 2026-12-03, ~04:20 UTC), chosen before any verifier ran on them,
+    # Fourth round (SPLIT.md, 2026-12-03, ~04:12 UTC), chosen before any verifier ran on them,
     # after mpenning/ciscoconfparse moved to tuning. Oxidized's model specs: the configs it
     # backed up from real IOS / IOS-XE devices (C9200L, C9800-L, ASR920), anonymised upstream.
     ("ytti/oxidized", "687ed4262d9d21e54662e872e2383386d8498f7b",
