@@ -49,7 +49,11 @@ def recording_build(model, cfg, info, total_steps):
     start.extend(local(p).detach().clone() for p in masters(engine))
     for m in engine.model.modules():
         if isinstance(m, torch.nn.Linear):
-            m.register_forward_hook(lambda _m, _i, out: computed.add(str(out.dtype)))
+            # The chunked loss head (objectives/loss_head.py), called with a loss request as
+            # its second argument, answers with fp32 sums or log-probs, not a layer output:
+            # they say nothing about the dtype its matmuls ran in, so they are not recorded.
+            m.register_forward_hook(lambda _m, i, out: computed.add(str(out.dtype))
+                                    if len(i) < 2 or i[1] is None else None)
     return engine
 
 
