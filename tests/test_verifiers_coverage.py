@@ -58,6 +58,22 @@ IOS = [
     ("router ospf 1\n redistribute ospf 2 match sideways", INVALID),
     ("router bgp 65001\n neighbor 2001:db8::1 remote-as 65002", VALID),
     ("route-map RM permit 10\n set ip next-hop recursive global 192.0.2.1", VALID),
+    # Before the 2026-12-03 (second) held-out measurement, from code and tuning lines: an
+    # unknown first word is not junk (nothing precedes it) unless it is a typo; a real
+    # keyword after a table command's key is a form the table does not model; `no` before
+    # a table command is IOS.
+    ("interface Gi0/1\n full-duplex", UNCOVERED),
+    ("interface Gi0/1\n max-reserved-bandwidth 100", UNCOVERED),
+    ("interface Gi0/1\n shutdwon", INVALID),                                # typo
+    ("interface Gi0/1\n encapsulation ppp", UNCOVERED),
+    ("interface Gi0/1\n authentication periodic", UNCOVERED),
+    ("interface Gi0/1\n ip address negotiated", VALID),
+    ("interface Gi0/1\n encapsulation dot1q 10 xyzzy", INVALID),          # junk
+    ("interface Gi0/1\n spanning-tree portfst", INVALID),                 # typo
+    ("interface Gi0/1\n switchport trunk allowed vlan ad 10", INVALID),  # typo
+    ("router bgp 1\n address-family ipv4\n no neighbor 10.0.0.1 activate", VALID),
+    ("router bgp 1\n address-family ipv4\n no neighbor 10.0.0.1 activte", INVALID),
+    ("router ospf 1\n no passive-interface", INVALID),                    # missing
 ]
 
 JUNOS_SET = [
@@ -121,6 +137,9 @@ JUNOS_SET = [
      VALID),
     ("set policy-options prefix-list P apply-path \"router bgp group <*> neighbor <*>\"",
      INVALID),                                                    # IOS words in the path
+    # From mpenning/ciscoconfparse (tuning since 2026-12-03): a bare family is valid.
+    ("set interfaces ge-0/1/0 unit 0 family ethernet-switching", VALID),
+    ("set interfaces ge-0/1/0 unit 0 family ethernet-swiching", INVALID),        # typo
 ]
 
 JUNOS_BRACE = [

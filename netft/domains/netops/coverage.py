@@ -231,6 +231,7 @@ port-channel lisp mobility liveness vepa app-interface host-mode port-control cl
 next-method action recurrence importance time-range sampler min-links dual-active-detection
 startup-vlan pre-shared-key key-chain subscriber queueing inspection option allow-untrusted
 nbar leave-all join leave dynamic-routing auto-cost dhcpv6 poe-ha macro
+aigp cost-community poi igp-cost pre-bestpath transitive
 """.split())
 
 # Junos keywords that are no IOS keyword: in an IOS answer they are the other dialect.
@@ -294,8 +295,11 @@ def _insert(trie: dict, tokens: list[str]) -> None:
                 for n in nodes:      # a choice of keywords: another word there is a bad value
                     n[ENUM] = {}
             nodes = [n.setdefault(k, {}) for n in nodes for k in kinds]
-        for n in nodes:
-            n[END] = {}
+        if nodes != [trie]:
+            # A command ends here. Never at the root: a command whose first token cannot be
+            # read would make the root "complete", and every unknown first word junk.
+            for n in nodes:
+                n[END] = {}
 
     full, bare, depth = [], [], 0
     for tok in tokens:
@@ -356,7 +360,7 @@ def ios_coverage(words: list[str], vtysh: str | None) -> tuple[bool, str]:
     trie, vocab = ios_command_trie(vtysh), ios_vocab(vtysh)
     if words[:1] == ["no"]:
         words = words[1:]
-    node, said = trie, []
+    node, said, kw_as_value = trie, [], False
     for w in words:
         lw = w.lower()
         if lw in IOS_FOREIGN and not said:
@@ -372,6 +376,10 @@ def ios_coverage(words: list[str], vtysh: str | None) -> tuple[bool, str]:
         if "<v>" in node:
             node = node["<v>"]
             said.append(w)
+            # A real keyword read as a value: the trie holds every mode's commands at once,
+            # so this is likely another command's path, not this line's grammar.
+            kw_as_value = kw_as_value or (re.fullmatch(r"[a-z][a-z-]*", lw) is not None
+                                          and lw in vocab)
             continue
         if lw in IOS_FOREIGN:
             return True, f"wrong dialect: '{w}' is JunOS"
@@ -385,4 +393,7 @@ def ios_coverage(words: list[str], vtysh: str | None) -> tuple[bool, str]:
         if END in node and lw not in vocab:
             return True, f"unexpected '{w}' after '{' '.join(said)}'"
         return False, f"not covered: '{' '.join(said + [w])}'"
+    if kw_as_value:
+        return False, f"not covered: '{' '.join(said)}' (a keyword where the known forms " \
+                      "take a value)"
     return True, "known command"

@@ -112,6 +112,8 @@ INTERFACE = [
     "mac-address {cmac}",
     "ip address dhcp client-id {ifname}",
     "arp arpa|snap|probe",
+    # Seen in mpenning/ciscoconfparse (a tuning source since 2026-12-03).
+    "ip address negotiated [previous]",
 ]
 
 OSPF = [

@@ -304,7 +304,9 @@ UNIT = {"description": V("text"), "vlan-id": V("int:1-4094"), "disable": {},
                                                              MORE: True},
                                           # `vlan` holds only `members` (ELS)
                                           "vlan": {"members": V("word"), CLOSED: True},
-                                          "storm-control": V("name"), MORE: True},
+                                          # a bare `family ethernet-switching;` is valid
+                                          # (an access port in the default VLAN)
+                                          "storm-control": V("name"), END: True},
                    MORE: True}}
 INTERFACE = {"description": V("text"), "disable": {}, "mtu": V("int:256-16000"),
              "vlan-tagging": {}, "flexible-vlan-tagging": {}, "encapsulation": ENCAPSULATIONS,
