@@ -74,6 +74,13 @@ IOS = [
     ("router bgp 1\n address-family ipv4\n no neighbor 10.0.0.1 activate", VALID),
     ("router bgp 1\n address-family ipv4\n no neighbor 10.0.0.1 activte", INVALID),
     ("router ospf 1\n no passive-interface", INVALID),                    # missing
+    ("interface Gi0/1\n standby version 9", INVALID),                    # not 1|2
+    ("interface Gi0/1\n standby version", INVALID),                      # missing
+    ("interface Gi0/1\n standby 1 track 1 decrement 10", UNCOVERED),
+    ("interface Gi0/1\n ipv6 address FE80::1 link-local", VALID),
+    ("interface Gi0/1\n ipv6 address FE80::1/64 link-local", INVALID),
+    ("interface Gi0/1\n shut", VALID),
+    ("interface Gi0/1\n shut xyzzy", INVALID),                           # junk
 ]
 
 JUNOS_SET = [

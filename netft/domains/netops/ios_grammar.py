@@ -15,6 +15,7 @@ _NBR = "neighbor {bgp_peer}"
 
 INTERFACE = [
     "[no] shutdown",
+    "[no] shut",         # IOS takes unambiguous abbreviations; this one is everywhere
     "no ip address",
     "ip address {ipv4} {mask} [secondary]",
     "ip address dhcp",
@@ -103,7 +104,8 @@ INTERFACE = [
     "[no] ip ospf shutdown",
     "ipv6 address autoconfig [default]",
     "ipv6 address dhcp [rapid-commit]",
-    "ipv6 address {ipv6prefix} link-local|anycast",
+    "ipv6 address {ipv6} link-local",       # a link-local address has no prefix length
+    "ipv6 address {ipv6prefix} anycast",
     # Seen in CiscoTestAutomation/genieparser (a tuning source since 2026-12-03).
     "ip flow monitor {name} [sampler {name}] input|output",
     "datalink flow monitor {name} [sampler {name}] input|output",
