@@ -189,8 +189,8 @@ def _unmodelled_form(owners: list[str], kin: list[str], words: list[str], s: str
         return f"{shape}: {s}"
     vocab = ios_vocab(vtysh_path())
     key = max(len(_key(p)) for p in owners)
-    complete = [k for k in range(key, len(words)) if any(
-        match_line(p, " ".join(words[:k])) == [] for p in owners)]
+    complete = [k for k in range(1, len(words)) if any(
+        match_line(p, " ".join(words[:k])) == [] for p in kin)]
     for i, w in enumerate(words[key:], key):
         lw = w.lower()
         if not re.fullmatch(r"[a-z][a-z-]*", lw):
