@@ -301,6 +301,12 @@ def _insert(trie: dict, tokens: list[str]) -> None:
             for n in nodes:
                 n[END] = {}
 
+    for form in optional_forms(tokens):
+        add(form)
+
+
+def optional_forms(tokens: list[str]) -> list[list[str]]:
+    """A command's tokens with every optional `[..]` part, and with none."""
     full, bare, depth = [], [], 0
     for tok in tokens:
         opens, closes = tok.count("["), tok.count("]")
@@ -310,8 +316,7 @@ def _insert(trie: dict, tokens: list[str]) -> None:
             if depth == 0 and not opens:
                 bare.append(t)
         depth += opens - closes
-    add(full)
-    add(bare)
+    return [full, bare]
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,7 +8,8 @@ import re
 
 from netft.domains.netops import ios_grammar as G
 from netft.domains.netops.cli_grammar import IOS_IFNAME, is_ipv4, mask_len, match_line, type_ok
-from netft.domains.netops.coverage import IOS_FOREIGN, ios_coverage, ios_vocab, near_miss
+from netft.domains.netops.coverage import (IOS_FOREIGN, ios_coverage, ios_vocab, near_miss,
+                                           optional_forms)
 from netft.domains.netops.frr import _frr_holes, _vtysh_errors, frr_version, vtysh_path
 from netft.domains.netops.verdict import Verdict
 
@@ -143,26 +144,13 @@ def _check_table(mode: str, s: str) -> str | None | bool:
     return _unmodelled_form(owners, kin, base, s)
 
 
-def _forms(pattern: str) -> list[list[str]]:
-    """A pattern's tokens with every optional part, and with none (`[no]` dropped)."""
-    full, bare, depth = [], [], 0
-    for tok in pattern.replace("[no] ", "").split():
-        t = tok.replace("[", "").replace("]", "")
-        if t:
-            full.append(t)
-            if depth == 0 and "[" not in tok:
-                bare.append(t)
-        depth += tok.count("[") - tok.count("]")
-    return [full, bare]
-
-
 def _shape_error(owners: list[str], words: list[str]) -> str | None:
     """A line with a pattern's keywords in place but a value that is not one (`standby
     version 9`: 1|2; `vlan ad 10`: add|remove|except, `ad` being no IOS word) or with its
     last arguments missing: invalid."""
     vocab = ios_vocab(vtysh_path())
     for p in owners:
-        for form in _forms(p):
+        for form in optional_forms(p.replace("[no] ", "").split()):
             if len(words) > len(form) or form[-1] == "{text}":
                 continue
             same = True
