@@ -111,6 +111,7 @@ def worker_netft(model_dir: str, steps: int, warmup: int, micro: int) -> dict:
     from netft.distributed import DistInfo
     from netft.models.load import apply_method, load_model, load_tokenizer
     from netft.parallel.engine import build_torch_engine
+    from netft.objectives import loss_head
     from netft.objectives.accumulate import forward_backward
 
     torch.set_num_threads(THREADS)
@@ -124,6 +125,11 @@ def worker_netft(model_dir: str, steps: int, warmup: int, micro: int) -> dict:
     info = DistInfo()
     tok = load_tokenizer(model_dir, cfg.model)
     model = apply_method(load_model(model_dir, cfg.model, cfg.method, info.device), cfg.method)
+    # As objectives/tasks.py's build_task does before the engine wraps the model: netft's default
+    # loss path, the output layer + loss over train.loss_chunk_tokens positions at a time.
+    why_not = loss_head.attach(model, cfg.train.loss_chunk_tokens, cfg.model.liger)
+    if why_not is not None:
+        raise SystemExit(f"netft: the chunked loss head does not apply ({why_not})")
     examples, _ = tokenize_rows(kept_rows(tok), tok, MAX_LENGTH, cfg.data.overlong)
     lengths = [len(e.input_ids) for e in examples]
     plan = plan_epoch(lengths, epoch=0, seed=SEED, world=1, micro_batch_size=micro,
@@ -133,6 +139,7 @@ def worker_netft(model_dir: str, steps: int, warmup: int, micro: int) -> dict:
         raise SystemExit(f"netft: only {len(plan)} steps in an epoch, need {total}")
     engine = build_torch_engine(model, cfg, info, total)
     engine.module.train()
+    assert loss_head.enabled(engine.module)  # sft_loss_sum takes the chunked path
     real = processed = n_examples = 0
     t0 = None
     for i, micro_batches in enumerate(plan[:total]):
