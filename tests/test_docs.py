@@ -53,7 +53,13 @@ def test_bench_rewrites_only_its_block(tmp_path, monkeypatch):
     gpu = page.read_text().split("## GPU", 1)[1]
     bench.write_doc(page, "bench/bench_sft.py --steps 1", "| the table |", "", 11e6, 4,
                     SimpleNamespace(warmup=1, steps=1, repeats=1), 12.0,
-                    {"trl_packing": [{"padding_free": True}]})
+                    {"netft": [{"loss_chunk_tokens": 256, "vocab": 4096}],
+                     "trl": [{"loss_outputs": ["F(fused_lm_head=True)"], "first_loss": 8.5,
+                              "trl_version": "1.16.0"}],
+                     "trl_padding_free": [{"loss_outputs": ["F(fused_lm_head=True)"],
+                                           "first_loss": 8.5, "max_seq": 500}],
+                     "trl_packing": [{"loss_outputs": ["F(fused_lm_head=True)"],
+                                      "padding_free": True}]})
     text = page.read_text()
     assert "Machine: a test machine. Total benchmark time 12 s." in text
     assert "| the table |" in text and text.split("## GPU", 1)[1] == gpu
