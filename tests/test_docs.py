@@ -51,13 +51,41 @@ def test_bench_rewrites_only_its_block(tmp_path, monkeypatch):
     page = tmp_path / "benchmarks.md"
     page.write_text((ROOT / "docs" / "benchmarks.md").read_text())
     gpu = page.read_text().split("## GPU", 1)[1]
+    fused = ["F(fused_lm_head=True)"]
     bench.write_doc(page, "bench/bench_sft.py --steps 1", "| the table |", "", 11e6, 4,
                     SimpleNamespace(warmup=1, steps=1, repeats=1), 12.0,
-                    {"trl_packing": [{"padding_free": True}]})
+                    {"netft": [{"loss_chunk_tokens": 256, "vocab": 4096, "tokens_per_s": 9}],
+                     "trl": [{"loss_outputs": fused, "first_loss": 8.5, "trl_version": "1.16.0",
+                              "tokens_per_s": 9}],
+                     "trl_padding_free": [{"loss_outputs": fused, "first_loss": 8.5,
+                                           "max_seq": 500, "tokens_per_s": 9}],
+                     "trl_packing": [{"loss_outputs": fused, "padding_free": True,
+                                      "tokens_per_s": 9}]},
+                    [0.5, 1.0])
     text = page.read_text()
     assert "Machine: a test machine. Total benchmark time 12 s." in text
     assert "| the table |" in text and text.split("## GPU", 1)[1] == gpu
     assert [n for n, _ in gen_docs.blocks(text)] == ["bench/bench_sft.py"]
+
+
+def test_bench_ratios_per_round_and_targets():
+    """The ratio table gives each round's ratio, flags a median that meets a target no round
+    backs, and states no target where none was set (TRL padding-free)."""
+    bench = _bench_sft()
+
+    def runs(*tps):
+        return [{"tokens_per_s": t, "peak_rss_mb": 100.0, "padding_eff": 0.98} for t in tps]
+
+    results = {"netft": runs(300, 200, 100), "trl": runs(100, 100, 100),
+               "trl_padding_free": runs(100, 400, 100), "trl_packing": runs(500, 100, 100)}
+    text, r = bench.ratios(results)
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()}
+    assert r["rounds_vs_trl"] == [3.0, 2.0, 1.0] and r["tps_vs_trl"] == 2.0
+    assert "| 3.00, 2.00, 1.00 |" in rows["vs TRL defaults"]
+    assert rows["vs TRL defaults"].endswith("| met (median; not in every round) |")
+    assert "none set | (ratio only)" in rows["vs TRL padding-free"]
+    assert rows["vs TRL packing"].endswith("| met (median; not in every round) |")
+    assert bench.spread(results) == (5.0, "trl_packing")
 
 
 def test_design_doc_states_what_validation_refuses():
