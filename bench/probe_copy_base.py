@@ -10,7 +10,7 @@ Data mixes (fractions of each batch's rows; the rest are plain corpus windows as
   --repeat P   rows whose first half is a corpus window A and whose second half is a run of
                random spans of A (8-48 tokens each): copying pays on every span after its
                first token, which is what makes induction heads worth learning.
-  --randrep P  rows of k (16-64) tokens drawn at random corpus positions, repeated to fill the
+  --randrep P  rows of k (--k-min..--k-max) tokens drawn at random corpus positions, repeated to fill the
                row: nothing but copying predicts them (the classic induction-head task).
   --netops P   windows of the shipped netops TRAIN split rendered as plain chat text (answers
                repeat the prompt's addresses/AS numbers). The test split is never read.
@@ -76,10 +76,11 @@ def repeat_row(train: torch.Tensor, seq_len: int, gen: torch.Generator) -> torch
     return torch.cat(out)[:seq_len]
 
 
-def randrep_row(train: torch.Tensor, seq_len: int, gen: torch.Generator) -> torch.Tensor:
+def randrep_row(train: torch.Tensor, seq_len: int, gen: torch.Generator,
+                k_range: tuple[int, int] = (16, 64)) -> torch.Tensor:
     """A sequence of k corpus tokens drawn at random positions (natural unigram frequencies, no
     bigram structure), repeated to fill the row: after its first copy, only copying predicts it."""
-    k = int(torch.randint(16, 65, (1,), generator=gen))
+    k = int(torch.randint(k_range[0], k_range[1] + 1, (1,), generator=gen))
     r = train[torch.randint(0, len(train), (k,), generator=gen)]
     return r.repeat(seq_len // k + 1)[:seq_len]
 
@@ -105,6 +106,14 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=0.05)
     p.add_argument("--repeat", type=float, default=0.0)
     p.add_argument("--randrep", type=float, default=0.0)
+    p.add_argument("--k-min", type=int, default=16, help="randrep period, shortest")
+    p.add_argument("--k-max", type=int, default=64, help="randrep period, longest")
+    p.add_argument("--warm-steps", type=int, default=0,
+                   help="first run this many steps of pure short-context randrep (--warm-seq, "
+                        "--warm-batch, periods 4-10): the induction circuit forms there in a few "
+                        "hundred steps, then --steps of the main mix follow (one lr schedule)")
+    p.add_argument("--warm-seq", type=int, default=32)
+    p.add_argument("--warm-batch", type=int, default=32)
     p.add_argument("--netops", type=float, default=0.0)
     p.add_argument("--qk-init", type=float, default=None,
                    help="re-initialise q_proj/k_proj with this std (HF's default is 0.02): "
@@ -136,7 +145,8 @@ def main() -> None:
                 layer.self_attn.k_proj.weight.normal_(0.0, a.qk_init)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.95))
-    sched = get_cosine_schedule_with_warmup(opt, max(1, int(a.steps * a.warmup)), a.steps)
+    total = a.warm_steps + a.steps
+    sched = get_cosine_schedule_with_warmup(opt, max(1, int(total * a.warmup)), total)
     gen = torch.Generator().manual_seed(a.seed)
     heldout = s["heldout"]
     # copy_gain on two different held-out slices (16 rows x 64 each) to see its noise
@@ -154,15 +164,17 @@ def main() -> None:
     model.train()
     t_train, t0, curve, loss = 0.0, time.time(), [], float("nan")
     step = 0
-    for step in range(1, a.steps + 1):
+    for step in range(1, total + 1):
         t = time.time()
         rows = []
-        for _ in range(a.batch):
+        if step <= a.warm_steps:
+            rows = [randrep_row(s["train"], a.warm_seq, gen, (4, 10)) for _ in range(a.warm_batch)]
+        for _ in range(a.batch if step > a.warm_steps else 0):
             u = float(torch.rand((), generator=gen))
             if u < a.repeat:
                 rows.append(repeat_row(s["train"], a.seq, gen))
             elif u < a.repeat + a.randrep:
-                rows.append(randrep_row(s["train"], a.seq, gen))
+                rows.append(randrep_row(s["train"], a.seq, gen, (a.k_min, a.k_max)))
             elif u < a.repeat + a.randrep + a.netops:
                 rows.append(window(s["netops"], a.seq, gen))
             else:
@@ -176,7 +188,7 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         loss = out.loss.item()
         t_train += time.time() - t
-        if step % a.every == 0 or step == a.steps:
+        if step % a.every == 0 or step == total:
             g1, g2, ppl = evaluate(step, t_train, loss)
             curve.append([step, round(t_train, 1), round(g1, 3), round(g2, 3), round(ppl, 1)])
             if a.stop_gain is not None and min(g1, g2) >= a.stop_gain:
