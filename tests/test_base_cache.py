@@ -100,3 +100,50 @@ def test_two_ranks_take_the_same_path_and_reuse(tmp_path):
     assert logs[1].count("base eval reused from cache") == 1  # rank 0 says it, once
     assert epoch0(tmp_path / "a") == epoch0(tmp_path / "b")
     assert files0(tmp_path / "a") == files0(tmp_path / "b")
+
+
+def test_a_concurrent_run_waits_for_the_one_computing_and_reuses(tmp_path, monkeypatch):
+    """The demo's two concurrent sweeps: the second process to miss waits for the first's
+    computation and reads it instead of computing the base again (single-process runs)."""
+    import fcntl
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from netft.eval import base_cache
+
+    monkeypatch.setenv("NETFT_BASE_EVAL_CACHE", str(tmp_path / "be"))
+    monkeypatch.setattr(base_cache, "lookup", lambda *a, **k: ("k1", {}))
+    info = SimpleNamespace(world=1, is_main=True)
+    said, got = [], {}
+
+    def second_run():
+        with base_cache.once(None, None, None, None, info, {}, [], said.append) as memo:
+            got["memo"] = dict(memo)
+            memo.setdefault("computed_here", True)   # what evaluate() would fill on a miss
+
+    (tmp_path / "be").mkdir()
+    with open(tmp_path / "be" / ".k1.lock", "w") as fh:       # the first run is computing
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        t = threading.Thread(target=second_run)
+        t.start()
+        time.sleep(0.5)
+        assert t.is_alive() and "memo" not in got, "the second run did not wait"
+        base_cache.store("k1", {"val": [1.5]}, info, said.append)   # the first run stores
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    t.join(10)
+    assert got["memo"] == {"val": [1.5]}
+    assert any("computed by a concurrent run" in s for s in said)
+    assert base_cache._read("k1") == {"val": [1.5]}     # not overwritten by the second run
+
+    # Alone, a miss computes and stores; a multi-rank run takes no lock at all.
+    monkeypatch.setattr(base_cache, "lookup", lambda *a, **k: ("k2", {}))
+    with base_cache.once(None, None, None, None, info, {}, [], said.append) as memo:
+        assert memo == {}
+        memo["val"] = [2.0]
+    assert base_cache._read("k2") == {"val": [2.0]}
+    monkeypatch.setattr(base_cache, "lookup", lambda *a, **k: ("k3", {}))
+    with base_cache.once(None, None, None, None, SimpleNamespace(world=2, is_main=True), {},
+                         [], said.append) as memo:
+        memo["val"] = [3.0]
+    assert not (tmp_path / "be" / ".k3.lock").exists()

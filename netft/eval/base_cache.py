@@ -23,6 +23,7 @@ NETFT_BASE_EVAL_CACHE=off, turns it off (the test suite does: conftest.py).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -130,18 +131,38 @@ def lookup(engine, tokenizer, task, cfg, info, probes: dict, domain_rows: list,
     except TypeError as e:  # data this module cannot hash: compute, as without the cache
         say(f"[netft] warning: base eval not cached ({e})")
         return None, {}
-    memo = {}
-    if info.is_main:
-        path = cache_dir() / f"{k}.json"
-        try:
-            found = json.loads(path.read_text()) if path.exists() else {}
-            memo = found.get("memo", {}) if found.get("format") == FORMAT else {}
-        except (OSError, ValueError):
-            memo = {}  # unreadable: recompute (and overwrite it)
-    memo = distributed.gather_objects(memo, info)[0]
+    memo = distributed.gather_objects(_read(k) if info.is_main else {}, info)[0]
     if memo:
         say(f"[netft] base eval reused from cache {k[:16]} ({cache_dir()})")
     return k, memo
+
+
+def _read(k: str) -> dict:
+    path = cache_dir() / f"{k}.json"
+    try:
+        found = json.loads(path.read_text()) if path.exists() else {}
+        return found.get("memo", {}) if found.get("format") == FORMAT else {}
+    except (OSError, ValueError):
+        return {}  # unreadable: recompute (and overwrite it)
+
+
+@contextmanager
+def _sole_computer(k: str | None, info):
+    """While one single-process run computes a key, another that needs it waits and then
+    reads it (the demo's two concurrent sweeps compute the base once, not twice). Not for
+    multi-rank runs: their other ranks would wait inside a collective, where NCCL's timeout
+    can end the job; concurrent multi-rank runs compute side by side as before."""
+    if k is None or info.world > 1:
+        yield False
+        return
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{k}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def store(k: str | None, memo: dict, info, say) -> None:
@@ -165,7 +186,15 @@ def once(engine, tokenizer, task, cfg, info, probes: dict, domain_rows: list, sa
     """`with once(...) as memo: evaluate(..., memo=memo)`: the cached raw material on a hit;
     on a miss, what the body computed into memo is stored when it ends without an error."""
     k, memo = lookup(engine, tokenizer, task, cfg, info, probes, domain_rows, say)
-    reused = bool(memo)
-    yield memo
-    if not reused:
+    if memo:
+        yield memo
+        return
+    with _sole_computer(k, info) as locked:
+        memo = _read(k) if locked else {}   # stored by the run this one waited for
+        if memo:
+            say(f"[netft] base eval reused from cache {k[:16]} ({cache_dir()}), computed by "
+                "a concurrent run")
+            yield memo
+            return
+        yield memo
         store(k, memo, info, say)
