@@ -144,12 +144,12 @@ def _check_table(mode: str, s: str) -> str | None | bool:
     return _unmodelled_form(owners, kin, base, s)
 
 
-def _shape_error(owners: list[str], words: list[str]) -> str | None:
+def _shape_error(patterns: list[str], words: list[str]) -> str | None:
     """A line with a pattern's keywords in place but a value that is not one (`standby
     version 9`: 1|2; `vlan ad 10`: add|remove|except, `ad` being no IOS word) or with its
     last arguments missing: invalid."""
     vocab = ios_vocab(vtysh_path())
-    for p in owners:
+    for p in patterns:
         for form in optional_forms(p.replace("[no] ", "").split()):
             if len(words) > len(form) or form[-1] == "{text}":
                 continue
