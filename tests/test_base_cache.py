@@ -147,3 +147,20 @@ def test_a_concurrent_run_waits_for_the_one_computing_and_reuses(tmp_path, monke
                          [], said.append) as memo:
         memo["val"] = [3.0]
     assert not (tmp_path / "be" / ".k3.lock").exists()
+
+
+def test_an_unwritable_cache_costs_the_reuse_never_the_run(tmp_path, monkeypatch):
+    """A cache folder that cannot be created (here: under a file) must not end the run: the
+    base is computed as without the cache, and store() only warns."""
+    from types import SimpleNamespace
+
+    from netft.eval import base_cache
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("NETFT_BASE_EVAL_CACHE", str(tmp_path / "a-file" / "be"))
+    monkeypatch.setattr(base_cache, "lookup", lambda *a, **k: ("k1", {}))
+    said = []
+    with base_cache.once(None, None, None, None, SimpleNamespace(world=1, is_main=True), {},
+                         [], said.append) as memo:
+        memo["val"] = [1.0]
+    assert any("base eval not cached" in s for s in said), said

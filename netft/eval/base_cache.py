@@ -23,17 +23,17 @@ NETFT_BASE_EVAL_CACHE=off, turns it off (the test suite does: conftest.py).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
 from netft import distributed
+from netft.models.tiny import file_lock
 
 FORMAT = "netft-base-eval/1"
 # eval.* keys that change no number of the epoch-0 evaluation.
@@ -151,18 +151,18 @@ def _sole_computer(k: str | None, info):
     """While one single-process run computes a key, another that needs it waits and then
     reads it (the demo's two concurrent sweeps compute the base once, not twice). Not for
     multi-rank runs: their other ranks would wait inside a collective, where NCCL's timeout
-    can end the job; concurrent multi-rank runs compute side by side as before."""
+    can end the job; concurrent multi-rank runs compute side by side as before. A cache
+    that cannot hold the lock file costs the wait, never the run (as in store())."""
     if k is None or info.world > 1:
         yield False
         return
-    root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{k}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with ExitStack() as stack:
         try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            stack.enter_context(file_lock(cache_dir() / f".{k}.lock"))
+            locked = True
+        except OSError:
+            locked = False
+        yield locked
 
 
 def store(k: str | None, memo: dict, info, say) -> None:

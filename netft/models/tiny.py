@@ -62,7 +62,9 @@ def cache_key(spec: TinySpec) -> str:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path):
+def file_lock(path: Path):
+    """An exclusive lock between processes (the tiny build, a base evaluation): the second
+    waits for the first instead of doing the same work."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -97,7 +99,7 @@ def ensure_tiny(cache_dir: str | os.PathLike, spec: TinySpec = TinySpec(), log=p
     target = cache / f"tiny-{cache_key(spec)}"
     if cache_ok(target):
         return target
-    with _file_lock(cache / f".tiny-{cache_key(spec)}.lock"):
+    with file_lock(cache / f".tiny-{cache_key(spec)}.lock"):
         if cache_ok(target):  # another process built it meanwhile
             return target
         if target.exists():  # a marker without loadable files: set aside, rebuild

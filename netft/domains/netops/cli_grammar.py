@@ -82,7 +82,7 @@ TYPES: dict[str, Callable[[str], bool]] = {
     "mask": lambda s: mask_len(s) is not None,
     "wildcard": lambda s: mask_len(s, wildcard=True) is not None,
     "prefix": _prefix,
-    "ipv6": lambda s: _ipv6(s),
+    "ipv6": _ipv6,
     "ipv6prefix": lambda s: re.fullmatch(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*/\d{1,3}", s) is not None,
     "area": lambda s: is_ipv4(s) or _int_range(0, 4294967295)(s),
     "asn": _asn,
