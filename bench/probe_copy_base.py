@@ -42,7 +42,7 @@ def streams(vocab_size: int):
     d = SCRATCH / f"v{vocab_size}"
     if (d / "streams.pt").exists():
         from transformers import PreTrainedTokenizerFast
-        return PreTrainedTokenizerFast.from_pretrained(d), torch.load(d / "streams.pt")
+        return PreTrainedTokenizerFast.from_pretrained(d), torch.load(d / "streams.pt", weights_only=True)
     t0 = time.time()
     texts = corpus_texts()
     tok = build_tokenizer([texts["general_train"], texts["networking"]], vocab_size)
