@@ -31,6 +31,7 @@ import torch
 
 from netft.data.corpus import corpus_texts
 from netft.models.tiny import TinySpec, _token_stream, build_tokenizer, copy_gain, stream_perplexity
+from netft.models.tiny_recipe import randrep_row, repeat_row, window
 
 SCRATCH = Path(os.environ.get("PROBE_SCRATCH", "/tmp/h26b_probe"))
 NETOPS_TRAIN = Path(__file__).resolve().parent.parent / "netft/assets/data/netops/train.jsonl"
@@ -59,34 +60,6 @@ def streams(vocab_size: int):
     print(f"tokenizer + streams built in {time.time() - t0:.1f} s: "
           + ", ".join(f"{k} {len(v):,} tok" for k, v in s.items()), flush=True)
     return tok, s
-
-
-def repeat_row(train: torch.Tensor, seq_len: int, gen: torch.Generator) -> torch.Tensor:
-    h = seq_len // 2
-    s = int(torch.randint(0, len(train) - h - 1, (1,), generator=gen))
-    a = train[s:s + h]
-    out = [a]
-    n = h
-    while n < seq_len:
-        k = int(torch.randint(8, 49, (1,), generator=gen))
-        o = int(torch.randint(0, h - k + 1, (1,), generator=gen))
-        out.append(a[o:o + k])
-        n += k
-    return torch.cat(out)[:seq_len]
-
-
-def randrep_row(train: torch.Tensor, seq_len: int, gen: torch.Generator,
-                k_range: tuple[int, int] = (16, 64)) -> torch.Tensor:
-    """A sequence of k corpus tokens drawn at random positions (natural unigram frequencies, no
-    bigram structure), repeated to fill the row: after its first copy, only copying predicts it."""
-    k = int(torch.randint(k_range[0], k_range[1] + 1, (1,), generator=gen))
-    r = train[torch.randint(0, len(train), (k,), generator=gen)]
-    return r.repeat(seq_len // k + 1)[:seq_len]
-
-
-def window(stream: torch.Tensor, seq_len: int, gen: torch.Generator) -> torch.Tensor:
-    s = int(torch.randint(0, len(stream) - seq_len - 1, (1,), generator=gen))
-    return stream[s:s + seq_len]
 
 
 def main() -> None:

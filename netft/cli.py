@@ -1,6 +1,6 @@
 """`netft`: everything around a training run (training itself is `netft-train`, the Hydra app).
 
-    netft build-tiny                       build / locate the cached tiny base model
+    netft build-tiny [--spec netops --out DIR]  build / locate the tiny base model
     netft data check FILE...               validate chat JSONL, print what would be dropped
     netft data split SRC OUT_DIR           fixed hash-based train/validation/test split
     netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
@@ -31,8 +31,23 @@ def cmd_build_tiny(args) -> int:
     if Path(args.cache_dir).expanduser().is_file():
         raise UsageError(f"--cache-dir {args.cache_dir} is a file; give a folder (created if "
                          "missing)")
-    path = ensure_tiny(args.cache_dir)
-    info = json.loads((path / "netft_tiny.json").read_text())
+    if args.out:  # a build of its own, e.g. to check a shipped base against its recipe
+        from netft.models.tiny import SHIPPED, SPECS, build_tiny
+
+        out = Path(args.out)
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(f"--out {out} is not empty; give a new folder")
+        info = build_tiny(out, SPECS[args.spec])
+        shipped = SHIPPED / f"tiny-{args.spec}" / "netft_tiny.json"
+        if shipped.is_file():
+            same = json.loads(shipped.read_text())["sha256"] == info["sha256"]
+            print(f"same files as the shipped {shipped.parent.name}: {'yes' if same else 'NO'}")
+        path = out
+    elif args.spec != "plain":
+        raise UsageError(f"--spec {args.spec} is shipped, not cached: give --out DIR to build it")
+    else:
+        path = ensure_tiny(args.cache_dir)
+        info = json.loads((path / "netft_tiny.json").read_text())
     print(path)
     print(f"params {info['params']:,}; general held-out ppl {info['general_heldout_ppl']:.1f} "
           f"(untrained {info['general_heldout_ppl_untrained']:.1f}); built in "
@@ -359,6 +374,10 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("build-tiny", help="build or locate the cached tiny base model")
     p.add_argument("--cache-dir", default=default_cache)
+    p.add_argument("--spec", default="plain", choices=["plain", "netops"],
+                   help="plain: the cached test base; netops: the demo's shipped base "
+                        "(copying + configuration pre-training; ~20 min on one thread)")
+    p.add_argument("--out", default=None, help="build into this new folder instead of the cache")
     p.set_defaults(func=cmd_build_tiny)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_cmd",

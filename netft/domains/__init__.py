@@ -37,6 +37,10 @@ def _no_near_domain() -> dict[str, str]:
     return {}
 
 
+def _no_docs() -> list:
+    return []
+
+
 class DataUnavailable(Exception):
     """Optional text a pack reads from elsewhere (an installed package) is not on this
     machine; the message says how to get it. The run goes on without what needs it."""
@@ -66,6 +70,11 @@ class Domain:
     # other platforms' configurations), for the near-domain forgetting probe
     # (eval.near_domain); {} for none; raises DataUnavailable when its source is missing.
     near_domain: Callable[[], dict[str, str]] = _no_near_domain
+    # () -> documents of the domain's kind (texts, or chats as lists of messages), never a
+    # held-out item: the tiny base's domain pre-training stage reads them
+    # (TinySpec.domain_pack), standing in for what a real instruct model has read before
+    # anyone fine-tunes it.
+    pretrain_docs: Callable[[], list] = _no_docs
     # Threads for score_item: > 1 where scoring waits on subprocesses (a verifier's binary).
     workers: int = 1
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from netft.models.precision import DTYPES, compute_dtype  # noqa: F401  (DTYPES re-exported)
-from netft.models.tiny import ensure_tiny
+from netft.models.tiny import SHIPPED_NAMES, ensure_tiny, shipped_tiny
 
 
 def _stderr_line(msg: str) -> None:
@@ -21,6 +21,8 @@ def resolve_path(model_cfg, log=print, info=None) -> str:
     resolves it on load, as before."""
     if model_cfg.name_or_path == "tiny":
         return str(ensure_tiny(model_cfg.cache_dir, log=log))
+    if model_cfg.name_or_path in SHIPPED_NAMES:  # a shipped tiny base, hash-checked
+        return str(shipped_tiny(model_cfg.name_or_path))
     from netft.models import hub
 
     if info is not None and hub.is_hub_id(str(model_cfg.name_or_path)):

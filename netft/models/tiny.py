@@ -52,13 +52,71 @@ class TinySpec:
     lr: float = 3e-3
     seed: int = 0
     version: int = 1  # bump when the build code changes meaningfully
+    # The copying and domain stages (models/tiny_recipe.py); all off in the plain build.
+    warm_steps: int = 0           # random-token repeats at warm_seq x warm_batch first
+    warm_seq: int = 32
+    warm_batch: int = 32
+    copy_rows: float = 0.0        # main stage: share of random-token repeat rows
+    repeat_rows: float = 0.0      # main stage: share of repeated-span rows
+    copy_period_max: int = 64
+    domain_pack: str = ""         # its Domain.pretrain_docs feed the domain stage
+    domain_steps: int = 0
+    domain_rows: float = 0.0      # domain stage: share of domain-document windows
+    domain_copy_rows: float = 0.0
+    domain_repeat_rows: float = 0.0
+    domain_heldout_tokens: int = 20_000  # the documents' tail, kept out to measure them
+
+
+# Fields added after version 1 enter the cache key only when set, so the plain build's
+# existing caches (and its key) stay valid.
+_V1_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+              "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
+              "seq_len", "batch_size", "steps", "lr", "seed", "version")
+
+# The shipped base of the network-engineering demo (netft/assets/models/tiny-netops, built by
+# `netft build-tiny --spec netops`; its netft_tiny.json records the command, the sha256 of
+# its weights and of what it was trained on). Building it takes ~20 min on one CPU thread,
+# longer than a demo should wait, so it ships (4.8 MB) instead of being built on first use.
+SPECS = {
+    "plain": TinySpec(),
+    "netops": TinySpec(steps=900, version=2, warm_steps=500, copy_rows=0.15, repeat_rows=0.05,
+                       domain_pack="netops", domain_steps=800, domain_rows=0.4,
+                       domain_copy_rows=0.1, domain_repeat_rows=0.05),
+}
+
+
+def _key_fields(spec: TinySpec) -> dict:
+    default = asdict(TinySpec())
+    return {k: v for k, v in asdict(spec).items() if k in _V1_FIELDS or v != default[k]}
 
 
 def cache_key(spec: TinySpec) -> str:
-    h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(_key_fields(spec), sort_keys=True).encode())
     for name in FILES:
         h.update((CORPUS / name).read_bytes())
+    if spec.domain_pack:
+        h.update(json.dumps(domain_docs(spec)).encode())
     return h.hexdigest()[:12]
+
+
+def corpus_sha256(spec: TinySpec) -> str:
+    """What a build trains on: the shipped corpora and the domain pack's documents."""
+    h = hashlib.sha256()
+    for name in FILES:
+        h.update(hashlib.sha256((CORPUS / name).read_bytes()).digest())
+    if spec.domain_pack:
+        h.update(hashlib.sha256(json.dumps(domain_docs(spec)).encode()).digest())
+    return h.hexdigest()
+
+
+def domain_docs(spec: TinySpec) -> list:
+    from netft import domains
+
+    docs = domains.load(spec.domain_pack).pretrain_docs()
+    if not docs:
+        raise ValueError(f"domain pack {spec.domain_pack!r} has no pre-training documents "
+                         "(Domain.pretrain_docs); unset TinySpec.domain_pack")
+    return docs
 
 
 @contextlib.contextmanager
@@ -113,6 +171,33 @@ def ensure_tiny(cache_dir: str | os.PathLike, spec: TinySpec = TinySpec(), log=p
         build_tiny(tmp, spec, log=log)
         os.replace(tmp, target)  # atomic: a half-built model is never visible
     return target
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "models"
+SHIPPED_NAMES = {f"tiny-{k}" for k in SPECS if k != "plain"}  # model.name_or_path values
+
+
+def shipped_tiny(name: str) -> Path:
+    """The shipped tiny base `name` ("tiny-netops": netft/assets/models/tiny-netops), after
+    checking every file against the sha256 its build recorded in netft_tiny.json: weights that
+    differ from what the recorded command built would make the demo's numbers a different
+    experiment, so they are refused, not loaded."""
+    from netft.errors import ConfigError
+
+    spec = name.removeprefix("tiny-")
+    path = SHIPPED / name
+    record = path / "netft_tiny.json"
+    rebuild = f"netft build-tiny --spec {spec} --out {path}"
+    if spec not in SPECS or not record.is_file():
+        known = ", ".join(f"tiny-{k}" for k in SPECS if (SHIPPED / f"tiny-{k}").is_dir())
+        raise ConfigError(f"model.name_or_path={name}: no shipped tiny base of that name "
+                          f"(shipped: {known or 'none'}; 'tiny' builds the plain one)")
+    for fname, digest in json.loads(record.read_text())["sha256"].items():
+        f = path / fname
+        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+            raise ConfigError(f"{f}: missing or not the file its build recorded (sha256 in "
+                              f"{record}); restore it from the repository, or rebuild: {rebuild}")
+    return path
 
 
 def build_tokenizer(texts: list[str], vocab_size: int):
@@ -172,8 +257,42 @@ def copy_gain(model, stream: torch.Tensor, span: int = 64, rows: int = 16) -> fl
     return float(nll[:, :span - 1].mean() - nll[:, span:].mean())
 
 
+def _docs_stream(tokenizer, docs: list) -> torch.Tensor:
+    """Documents as one token stream, each closed by <|end_of_text|>; a chat (a list of
+    messages) is rendered with the base's own chat template first."""
+    eot = tokenizer.convert_tokens_to_ids("<|end_of_text|>")
+    texts = [d if isinstance(d, str) else tokenizer.apply_chat_template(d, tokenize=False)
+             for d in docs]
+    ids: list[int] = []
+    for enc in tokenizer(texts)["input_ids"]:
+        ids.extend(enc + [eot])
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def _train_stage(model, spec: TinySpec, steps: int, batch, desc: str) -> None:
+    """`steps` AdamW steps on batch(step) with their own cosine schedule (5% warm-up)."""
+    from tqdm import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01, betas=(0.9, 0.95))
+    sched = get_cosine_schedule_with_warmup(opt, max(1, steps // 20), steps)
+    model.train()
+    bar = tqdm(range(steps), desc=desc, unit="step", mininterval=2)
+    for step in bar:
+        rows = batch(step)
+        loss = model(input_ids=rows, labels=rows).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+
+
 def build_tiny(out: Path, spec: TinySpec, log=print) -> dict:
-    from transformers import LlamaConfig, LlamaForCausalLM, get_cosine_schedule_with_warmup
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from netft.models import tiny_recipe as recipe
 
     t0 = time.time()
     torch.manual_seed(spec.seed)
@@ -191,33 +310,42 @@ def build_tiny(out: Path, spec: TinySpec, log=print) -> dict:
                        _token_stream(tokenizer, texts["networking"])])
     heldout = _token_stream(tokenizer, texts["general_heldout"])
     ppl_untrained = stream_perplexity(model, heldout, spec.seq_len)
-
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01, betas=(0.9, 0.95))
-    sched = get_cosine_schedule_with_warmup(opt, max(1, spec.steps // 20), spec.steps)
     gen = torch.Generator().manual_seed(spec.seed)
-    model.train()
-    from tqdm import tqdm
 
-    bar = tqdm(range(spec.steps), desc="pretrain tiny", unit="step", mininterval=2)
-    for _ in bar:
+    def main_rows(step: int) -> torch.Tensor:
+        if step < spec.warm_steps:
+            return recipe.warm_batch(train, spec, gen)
+        if spec.copy_rows or spec.repeat_rows:
+            return recipe.main_batch(train, spec, gen)
+        # the plain build's draw, unchanged since version 1 (its caches stay valid)
         starts = torch.randint(0, len(train) - spec.seq_len - 1, (spec.batch_size,), generator=gen)
-        rows = torch.stack([train[s:s + spec.seq_len] for s in starts.tolist()])
-        loss = model(input_ids=rows, labels=rows).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        return torch.stack([train[s:s + spec.seq_len] for s in starts.tolist()])
+
+    _train_stage(model, spec, spec.warm_steps + spec.steps, main_rows, "pretrain tiny")
+    info = {"spec": asdict(spec), "corpus_sha256": corpus_sha256(spec),
+            "params": sum(p.numel() for p in model.parameters()),
+            "train_tokens_seen": (spec.warm_steps * spec.warm_seq * spec.warm_batch
+                                  + (spec.steps + spec.domain_steps) * spec.batch_size
+                                  * spec.seq_len)}
+    if spec.domain_pack:
+        docs = _docs_stream(tokenizer, domain_docs(spec))
+        docs, docs_heldout = docs[:-spec.domain_heldout_tokens], docs[-spec.domain_heldout_tokens:]
+        info["domain_ppl_before_domain_stage"] = stream_perplexity(model, docs_heldout, spec.seq_len)
+        dgen = torch.Generator().manual_seed(spec.seed)
+        _train_stage(model, spec, spec.domain_steps,
+                     lambda step: recipe.domain_batch(train, docs, spec, dgen),
+                     f"pretrain tiny on {spec.domain_pack} documents")
+        info["domain_heldout_ppl"] = stream_perplexity(model, docs_heldout, spec.seq_len)
+        info["domain_docs_tokens"] = len(docs) + len(docs_heldout)
     ppl = stream_perplexity(model, heldout, spec.seq_len)
-    info = {"spec": asdict(spec), "params": sum(p.numel() for p in model.parameters()),
-            "train_tokens_seen": spec.steps * spec.batch_size * spec.seq_len,
-            "general_heldout_ppl": ppl, "general_heldout_ppl_untrained": ppl_untrained,
-            "copy_gain_nats": round(copy_gain(model, heldout), 3),
-            "build_seconds": round(time.time() - t0, 1)}
+    info.update({"general_heldout_ppl": ppl, "general_heldout_ppl_untrained": ppl_untrained,
+                 "copy_gain_nats": round(copy_gain(model, heldout), 3),
+                 "build_seconds": round(time.time() - t0, 1)})
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    info["sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                      for f in sorted(out.iterdir()) if f.is_file()}
     (out / "netft_tiny.json").write_text(json.dumps(info, indent=2))
     log(f"[netft] tiny model built in {info['build_seconds']} s: {info['params']:,} params, "
         f"general held-out ppl {ppl:.1f} (untrained {ppl_untrained:.1f})")

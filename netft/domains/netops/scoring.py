@@ -596,6 +596,11 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
                          ("values", "command_values"), ("format", "format_compliance"),
                          ("unverified", "unverified_line_share")):
             overall[out] = pooled(CONFIG_CATS, key)
+        # the share of value facts right: moves before "all of them right" can
+        overall["command_value_facts"] = pooled(CONFIG_CATS, "values_frac")
+        for cat in CONFIG_CATS:  # per category too: writing a config and translating one differ
+            if cat in categories:
+                overall[f"{cat}_command_accuracy"] = categories[cat]["accuracy"]
     if "troubleshoot" in categories:
         overall["troubleshoot_accuracy"] = categories["troubleshoot"]["accuracy"]
     rates = [categories[c]["accuracy"] for c in ("refusal", "refusal_twin") if c in categories]

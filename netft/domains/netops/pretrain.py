@@ -1,0 +1,50 @@
+"""Pre-training documents of the network-engineering pack (Domain.pretrain_docs): the
+configurations a base model would have read before anyone fine-tunes it, without the questions
+that ask for them.
+
+Llama 3.1 has read JunOS, IOS and FRR configurations on the web; the 1.3M-parameter tiny base
+has read FRR's manual and nothing else, so its fine-tunes had to learn every dialect's syntax
+and the task from 700 rows at once, and never produced one valid configuration. These
+documents give the tiny base (TinySpec.domain_pack) the prior a real base brings.
+
+They are the answers of the generator's config and translate rows drawn with seed 1 (the
+shipped data set is seed 0), with the chat framing removed (the "IOS config:" header, the
+interface-mapping notes). Their values are fresh random draws; an answer identical to a
+shipped validation or test answer is dropped (none is, at n=6000), and the prompts, which the
+fine-tune learns to map to configurations, are never included.
+"""
+from __future__ import annotations
+
+import json
+
+from netft.config import ASSETS
+from netft.domains.netops.generate import generate
+
+SEED, N = 1, 6000
+CONFIG_CATS = ("config", "translate")
+CHAT_CATS: tuple[str, ...] = ()  # rows kept whole, as chats (none: configurations only)
+
+
+def heldout_answers() -> set[str]:
+    out = set()
+    for split in ("validation", "test"):
+        with open(ASSETS / "data" / "netops" / f"{split}.jsonl", encoding="utf-8") as fh:
+            out.update(json.loads(line)["messages"][-1]["content"] for line in fh if line.strip())
+    return out
+
+
+def pretrain_docs() -> list[str | list[dict]]:
+    held = heldout_answers()
+    docs: list[str | list[dict]] = []
+    for row in generate(SEED, N):
+        answer = row["messages"][-1]["content"]
+        if row["category"] not in CONFIG_CATS or answer in held:
+            continue
+        if row["category"] in CHAT_CATS:
+            docs.append(row["messages"])
+        else:
+            lines = answer.splitlines()
+            if lines and lines[0].rstrip().endswith(":"):  # "IOS config:", "In JunOS set form:"
+                lines = lines[1:]
+            docs.append("\n".join(x for x in lines if not x.startswith("Note:")))
+    return docs
