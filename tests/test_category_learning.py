@@ -66,3 +66,21 @@ def test_command_accuracy_gain_per_configuration_with_a_crossed_interval(tmp_pat
     assert row["refusal acc gain pts [95% CI]"] == "0.0 [0.0, 0.0] (2 seeds x items)"
     # no troubleshooting items: no number rather than a made-up one
     assert row["troubleshoot acc gain pts [95% CI]"] == "-"
+    # config items only: config command accuracy moves exactly as the pooled one, translate
+    # has no items (no number), and valid syntax moves with it in this fixture
+    assert row["config cmd acc gain pts [95% CI]"] == row["command acc gain pts [95% CI]"]
+    assert row["translate cmd acc gain pts [95% CI]"] == "-"
+    assert row["valid syntax gain pts [95% CI]"] == row["command acc gain pts [95% CI]"]
+
+
+def test_value_facts_is_the_mean_share_of_facts_right_over_config_items():
+    items = [{"id": "a", "category": "config", "scores": {"accuracy": 0.0, "syntax": 1.0,
+              "values": 0.0, "values_frac": 0.5, "format": 1.0, "unverified": 0.0}},
+             {"id": "b", "category": "translate", "scores": {"accuracy": 1.0, "syntax": 1.0,
+              "values": 1.0, "values_frac": 1.0, "format": 1.0, "unverified": 0.0}},
+             {"id": "c", "category": "refusal", "scores": {"accuracy": 1.0}}]
+    _, overall = DOMAIN.aggregate(items)
+    assert overall["command_value_facts"] == 0.75
+    assert overall["config_command_accuracy"] == 0.0
+    assert overall["translate_command_accuracy"] == 1.0
+    assert overall["command_accuracy"] == 0.5

@@ -187,7 +187,7 @@ def shipped_tiny(name: str) -> Path:
     spec = name.removeprefix("tiny-")
     path = SHIPPED / name
     record = path / "netft_tiny.json"
-    rebuild = f"netft build-tiny --spec {spec} --out {path}"
+    rebuild = f"`netft build-tiny --spec {spec} --out NEW_DIR`, then copy NEW_DIR to {path}"
     if spec not in SPECS or not record.is_file():
         known = ", ".join(f"tiny-{k}" for k in SPECS if (SHIPPED / f"tiny-{k}").is_dir())
         raise ConfigError(f"model.name_or_path={name}: no shipped tiny base of that name "

@@ -597,7 +597,10 @@ def aggregate(items: list[dict]) -> tuple[dict, dict]:
                          ("unverified", "unverified_line_share")):
             overall[out] = pooled(CONFIG_CATS, key)
         # the share of value facts right: moves before "all of them right" can
-        overall["command_value_facts"] = pooled(CONFIG_CATS, "values_frac")
+        facts = [it["scores"]["values_frac"] for it in items
+                 if it["category"] in CONFIG_CATS and "values_frac" in it["scores"]]
+        if facts:  # (items scored before this score existed have none)
+            overall["command_value_facts"] = mean(facts)
         for cat in CONFIG_CATS:  # per category too: writing a config and translating one differ
             if cat in categories:
                 overall[f"{cat}_command_accuracy"] = categories[cat]["accuracy"]
