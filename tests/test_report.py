@@ -152,3 +152,16 @@ def test_per_item_results_give_a_crossed_seed_by_item_interval(tmp_path):
     lo, hi = crossed_bootstrap_ci(20, stats_forget, n_boot=N_BOOT)
     mean = sum(s(np.arange(20)) for s in stats_forget) / 2
     assert row["forgetting % [95% CI]"] == f"{mean:.1f} [{lo:.1f}, {hi:.1f}] (2 seeds x items)"
+
+
+def test_seeds_of_one_configuration_share_a_colour_and_one_legend_entry():
+    from types import SimpleNamespace
+
+    from netft.analysis.report import _seed_styles
+
+    runs = [SimpleNamespace(label=lab, method=m) for lab, m in
+            [("full", "full"), ("lora r=32", "lora"), ("full", "full"), ("lora r=32", "lora")]]
+    st = _seed_styles(runs)
+    assert st[0]["color"] == st[2]["color"] != st[1]["color"] == st[3]["color"]
+    assert [s["label"] for s in st] == ["full", "lora r=32", "_nolegend_", "_nolegend_"]
+    assert st[1]["linestyle"] == "--" and st[0]["linestyle"] == "-"

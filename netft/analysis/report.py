@@ -136,6 +136,19 @@ def _png(fig, axes, title: str) -> bytes:
     return buf.getvalue()
 
 
+def _seed_styles(runs: list[Run]) -> list[dict]:
+    """Plot keywords per run: the seeds of one configuration share a colour and one legend
+    entry (a legend line per seed read as different configurations)."""
+    colours: dict[str, str] = {}
+    out = []
+    for r in runs:
+        first = r.label not in colours
+        colours.setdefault(r.label, f"C{len(colours) % 10}")
+        out.append({"color": colours[r.label], "label": r.label if first else "_nolegend_",
+                    "linestyle": "-" if r.method == "full" else "--", "marker": "o"})
+    return out
+
+
 def plot_curves(runs: list[Run]) -> bytes:
     import matplotlib
 
@@ -149,11 +162,10 @@ def plot_curves(runs: list[Run]) -> bytes:
         panels.append(("near-domain forgetting: ppl rise (%)", Run.near_forgetting))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))
     for ax, (title, fn) in zip(axes, panels):
-        for r in runs:
+        for r, style in zip(runs, _seed_styles(runs)):
             pts = fn(r)
             if pts:
-                ax.plot(*zip(*pts), marker="o", linestyle="-" if r.method == "full" else "--",
-                        label=r.label)
+                ax.plot(*zip(*pts), **style)
         ax.set_title(title)
         ax.set_xlabel("epoch (0 = base model)")
         ax.grid(alpha=0.3)
@@ -170,14 +182,13 @@ def plot_tradeoff(runs: list[Run]) -> bytes:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, (ylabel, fn) in zip(axes, [("domain val-loss drop (nats)", Run.val_drop),
                                        ("domain score gain (points)", Run.domain_gain)]):
-        for r in runs:
+        for r, style in zip(runs, _seed_styles(runs)):
             forget, learn = dict(r.rel_forgetting()), dict(fn(r))
             epochs = sorted(set(forget) & set(learn))
             if not epochs:
                 continue
             xs, ys = [forget[e] for e in epochs], [learn[e] for e in epochs]
-            ax.plot(xs, ys, marker="o", linestyle="-" if r.method == "full" else "--",
-                    label=r.label)
+            ax.plot(xs, ys, **style)
             for e, x, y in zip(epochs, xs, ys):
                 ax.annotate(str(e), (x, y), textcoords="offset points", xytext=(4, 4),
                             fontsize=7)
