@@ -1,6 +1,6 @@
 """`netft`: everything around a training run (training itself is `netft-train`, the Hydra app).
 
-    netft build-tiny [--spec netops --out DIR]  build / locate the tiny base model
+    netft build-tiny [--domain P --out DIR]  build / locate the tiny base model
     netft data check FILE...               validate chat JSONL, print what would be dropped
     netft data split SRC OUT_DIR           fixed hash-based train/validation/test split
     netft eval RUN_DIR|MODEL               domain eval (verifiers) + human-review sheet
@@ -32,19 +32,20 @@ def cmd_build_tiny(args) -> int:
         raise UsageError(f"--cache-dir {args.cache_dir} is a file; give a folder (created if "
                          "missing)")
     if args.out:  # a build of its own, e.g. to check a shipped base against its recipe
-        from netft.models.tiny import SHIPPED, SPECS, build_tiny
+        from netft.models.tiny import SHIPPED, TinySpec, build_tiny, domain_spec
 
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
             raise UsageError(f"--out {out} is not empty; give a new folder")
-        info = build_tiny(out, SPECS[args.spec])
-        shipped = SHIPPED / f"tiny-{args.spec}" / "netft_tiny.json"
-        if shipped.is_file():
+        info = build_tiny(out, domain_spec(args.domain) if args.domain else TinySpec())
+        shipped = SHIPPED / f"tiny-{args.domain}" / "netft_tiny.json"
+        if args.domain and shipped.is_file():
             same = json.loads(shipped.read_text())["sha256"] == info["sha256"]
             print(f"same files as the shipped {shipped.parent.name}: {'yes' if same else 'NO'}")
         path = out
-    elif args.spec != "plain":
-        raise UsageError(f"--spec {args.spec} is shipped, not cached: give --out DIR to build it")
+    elif args.domain:
+        raise UsageError(f"--domain {args.domain}: give --out DIR (a domain's base is built "
+                         "into a folder, not the cache)")
     else:
         path = ensure_tiny(args.cache_dir)
         info = json.loads((path / "netft_tiny.json").read_text())
@@ -374,9 +375,9 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("build-tiny", help="build or locate the cached tiny base model")
     p.add_argument("--cache-dir", default=default_cache)
-    p.add_argument("--spec", default="plain", choices=["plain", "netops"],
-                   help="plain: the cached test base; netops: the demo's shipped base "
-                        "(copying + configuration pre-training; ~20 min on one thread)")
+    p.add_argument("--domain", default=None,
+                   help="build the tiny base pre-trained for this domain pack (its base_spec; "
+                        "netops: the demo's shipped tiny-netops, ~16 min on one thread)")
     p.add_argument("--out", default=None, help="build into this new folder instead of the cache")
     p.set_defaults(func=cmd_build_tiny)
 

@@ -32,7 +32,7 @@ def test_shipped_base_loads_and_matches_its_recorded_hashes():
     assert weights.stat().st_size < 25 * 2**20  # the issue's size cap for a shipped base
     model = LlamaForCausalLM.from_pretrained(path)
     assert sum(p.numel() for p in model.parameters()) == rec["params"]
-    assert rec["spec"] == dataclasses.asdict(tiny.SPECS["netops"])
+    assert rec["spec"] == dataclasses.asdict(tiny.domain_spec("netops"))
     # the same tokenizer as the plain base: both are built from the shipped corpora alone
     tok = AutoTokenizer.from_pretrained(path)
     assert tok("router ospf 1\n network 10.0.0.0/8 area 0")["input_ids"]
@@ -49,7 +49,7 @@ def test_a_changed_shipped_file_is_refused_with_the_rebuild_command(tmp_path, mo
     (copy / "model.safetensors").write_bytes(bytes(data))
     monkeypatch.setattr(tiny, "SHIPPED", tmp_path)
     with pytest.raises(ConfigError, match=r"model.safetensors: missing or not the file its "
-                                          r"build recorded.*netft build-tiny --spec netops"):
+                                          r"build recorded.*netft build-tiny --domain netops"):
         tiny.shipped_tiny("tiny-netops")
     shutil.copy(SHIPPED / "model.safetensors", copy / "model.safetensors")
     assert tiny.shipped_tiny("tiny-netops") == copy  # restored: accepted again
@@ -74,7 +74,7 @@ def test_what_the_base_was_pretrained_on_is_unchanged_and_holds_no_heldout_answe
 
     docs = pretrain_docs()
     # the generator or the shipped corpora changed since the build: rebuild and re-ship
-    assert tiny.corpus_sha256(tiny.SPECS["netops"]) == record()["corpus_sha256"]
+    assert tiny.corpus_sha256(tiny.domain_spec("netops")) == record()["corpus_sha256"]
     held = heldout_answers()
     held_configs = {"\n".join(a.splitlines()[1:]) for a in held}  # without the header line
     assert not held_configs & set(docs)
@@ -91,7 +91,7 @@ def test_the_recorded_recipe_still_builds_a_model_of_the_shipped_spec(tmp_path):
     """The whole build takes ~20 min on one thread (CI cannot wait for it); a build of the same
     spec with 2 steps per stage runs every stage and must give the shipped architecture and a
     byte-identical tokenizer."""
-    spec = dataclasses.replace(tiny.SPECS["netops"], warm_steps=2, steps=2, domain_steps=2)
+    spec = dataclasses.replace(tiny.domain_spec("netops"), warm_steps=2, steps=2, domain_steps=2)
     torch.set_num_threads(1)
     info = tiny.build_tiny(tmp_path / "b", spec, log=lambda *_: None)
     shipped_cfg = json.loads((SHIPPED / "config.json").read_text())

@@ -75,6 +75,9 @@ class Domain:
     # (TinySpec.domain_pack), standing in for what a real instruct model has read before
     # anyone fine-tunes it.
     pretrain_docs: Callable[[], list] = _no_docs
+    # TinySpec fields of a tiny base pre-trained for this pack (with its pretrain_docs), built
+    # by `netft build-tiny --domain NAME --out DIR`; None: the pack has none.
+    base_spec: dict | None = None
     # Threads for score_item: > 1 where scoring waits on subprocesses (a verifier's binary).
     workers: int = 1
 

@@ -73,16 +73,16 @@ _V1_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_laye
               "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
               "seq_len", "batch_size", "steps", "lr", "seed", "version")
 
-# The shipped base of the network-engineering demo (netft/assets/models/tiny-netops, built by
-# `netft build-tiny --spec netops`; its netft_tiny.json records the command, the sha256 of
-# its weights and of what it was trained on). Building it takes ~20 min on one CPU thread,
-# longer than a demo should wait, so it ships (4.8 MB) instead of being built on first use.
-SPECS = {
-    "plain": TinySpec(),
-    "netops": TinySpec(steps=900, version=2, warm_steps=500, copy_rows=0.15, repeat_rows=0.05,
-                       domain_pack="netops", domain_steps=800, domain_rows=0.4,
-                       domain_copy_rows=0.1, domain_repeat_rows=0.05),
-}
+
+def domain_spec(pack: str) -> TinySpec:
+    """The spec of the tiny base pre-trained for domain pack `pack` (its Domain.base_spec):
+    what `netft build-tiny --domain PACK --out DIR` builds."""
+    from netft import domains
+
+    fields = domains.load(pack).base_spec
+    if not fields:
+        raise ValueError(f"domain pack {pack!r} defines no tiny base (Domain.base_spec)")
+    return TinySpec(**fields, domain_pack=pack)
 
 
 def _key_fields(spec: TinySpec) -> dict:
@@ -173,26 +173,35 @@ def ensure_tiny(cache_dir: str | os.PathLike, spec: TinySpec = TinySpec(), log=p
     return target
 
 
+# Tiny bases that ship with netft (assets/models/<name>/, e.g. the network-engineering demo's
+# tiny-netops): their builds take longer than a demo should wait (~16 min on one thread), so
+# they ship (4.8 MB each) instead of being built on first use. model.name_or_path=<name>.
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "models"
-SHIPPED_NAMES = {f"tiny-{k}" for k in SPECS if k != "plain"}  # model.name_or_path values
+
+
+def shipped_names() -> set[str]:
+    return {p.name for p in SHIPPED.glob("*") if (p / "netft_tiny.json").is_file()}
+
+
+SHIPPED_NAMES = shipped_names()  # the model.name_or_path values that mean a shipped base
 
 
 def shipped_tiny(name: str) -> Path:
-    """The shipped tiny base `name` ("tiny-netops": netft/assets/models/tiny-netops), after
-    checking every file against the sha256 its build recorded in netft_tiny.json: weights that
-    differ from what the recorded command built would make the demo's numbers a different
-    experiment, so they are refused, not loaded."""
+    """The shipped tiny base `name`, after checking every file against the sha256 its build
+    recorded in netft_tiny.json: weights that differ from what the recorded recipe built would
+    make the demo's numbers a different experiment, so they are refused, not loaded."""
     from netft.errors import ConfigError
 
-    spec = name.removeprefix("tiny-")
     path = SHIPPED / name
     record = path / "netft_tiny.json"
-    rebuild = f"`netft build-tiny --spec {spec} --out NEW_DIR`, then copy NEW_DIR to {path}"
-    if spec not in SPECS or not record.is_file():
-        known = ", ".join(f"tiny-{k}" for k in SPECS if (SHIPPED / f"tiny-{k}").is_dir())
+    if not record.is_file():
+        known = ", ".join(sorted(shipped_names()))
         raise ConfigError(f"model.name_or_path={name}: no shipped tiny base of that name "
                           f"(shipped: {known or 'none'}; 'tiny' builds the plain one)")
-    for fname, digest in json.loads(record.read_text())["sha256"].items():
+    info = json.loads(record.read_text())
+    rebuild = (f"`netft build-tiny --domain {info['spec']['domain_pack']} --out NEW_DIR`, "
+               f"then copy NEW_DIR to {path}")
+    for fname, digest in info["sha256"].items():
         f = path / fname
         if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
             raise ConfigError(f"{f}: missing or not the file its build recorded (sha256 in "

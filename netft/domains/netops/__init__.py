@@ -27,7 +27,7 @@ DOMAIN = Domain(name="netops", eval_rows=eval_rows, score_item=scoring.score_ite
                 aggregate=scoring.aggregate, format_table=scoring.format_table,
                 details=scoring.syntax_errors_by_class, review_columns=_review_columns,
                 preflight=scoring.preflight, near_domain=near.texts,
-                pretrain_docs=pretrain.pretrain_docs,
+                pretrain_docs=pretrain.pretrain_docs, base_spec=pretrain.BASE_SPEC,
                 report_columns=(("command_accuracy", "command acc"),
                                 ("config_command_accuracy", "config cmd acc"),
                                 ("translate_command_accuracy", "translate cmd acc"),

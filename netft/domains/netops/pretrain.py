@@ -21,6 +21,12 @@ from netft.config import ASSETS
 from netft.domains.netops.generate import generate
 
 SEED, N = 1, 6000
+# The demo's base, netft/assets/models/tiny-netops (`netft build-tiny --domain netops`): the
+# copying recipe of bench/copy_base_results.md, then 800 steps with 40% of the rows windows of
+# these documents (netft/models/tiny_recipe.py).
+BASE_SPEC = {"steps": 900, "version": 2, "warm_steps": 500, "copy_rows": 0.15,
+             "repeat_rows": 0.05, "domain_steps": 800, "domain_rows": 0.4,
+             "domain_copy_rows": 0.1, "domain_repeat_rows": 0.05}
 CONFIG_CATS = ("config", "translate")
 CHAT_CATS: tuple[str, ...] = ()  # rows kept whole, as chats (none: configurations only)
 
