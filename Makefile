@@ -42,7 +42,7 @@ demo: setup
 	    || { kill $$pid; exit 1; }; wait $$pid || { tail -20 $(DEMO_DIR)/interp1.log; exit 1; }
 	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10
 
-# Everything (what CI runs): ~45 min of tests on a 2-core CPU machine (2,700 s measured in a clean clone).
+# Everything (what CI runs): ~45-50 min of tests on a 2-core CPU machine (2,549 s in CI at the last landing).
 test: setup
 	$(PY) -m pytest -q -ra
 

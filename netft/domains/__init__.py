@@ -37,7 +37,7 @@ def _no_near_domain() -> dict[str, str]:
     return {}
 
 
-def _no_docs() -> list:
+def _no_docs() -> list[str]:
     return []
 
 
@@ -70,11 +70,10 @@ class Domain:
     # other platforms' configurations), for the near-domain forgetting probe
     # (eval.near_domain); {} for none; raises DataUnavailable when its source is missing.
     near_domain: Callable[[], dict[str, str]] = _no_near_domain
-    # () -> documents of the domain's kind (texts, or chats as lists of messages), never a
-    # held-out item: the tiny base's domain pre-training stage reads them
-    # (TinySpec.domain_pack), standing in for what a real instruct model has read before
-    # anyone fine-tunes it.
-    pretrain_docs: Callable[[], list] = _no_docs
+    # () -> texts of the domain's kind, never a held-out item: the tiny base's domain
+    # pre-training stage reads them (TinySpec.domain_pack), standing in for what a real base
+    # model has read before anyone fine-tunes it.
+    pretrain_docs: Callable[[], list[str]] = _no_docs
     # TinySpec fields of a tiny base pre-trained for this pack (with its pretrain_docs), built
     # by `netft build-tiny --domain NAME --out DIR`; None: the pack has none.
     base_spec: dict | None = None

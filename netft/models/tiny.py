@@ -78,10 +78,12 @@ def domain_spec(pack: str) -> TinySpec:
     """The spec of the tiny base pre-trained for domain pack `pack` (its Domain.base_spec):
     what `netft build-tiny --domain PACK --out DIR` builds."""
     from netft import domains
+    from netft.errors import ConfigError
 
     fields = domains.load(pack).base_spec
     if not fields:
-        raise ValueError(f"domain pack {pack!r} defines no tiny base (Domain.base_spec)")
+        raise ConfigError(f"domain pack {pack!r} defines no tiny base (Domain.base_spec); "
+                          "name a pack that does")
     return TinySpec(**fields, domain_pack=pack)
 
 
@@ -109,7 +111,7 @@ def corpus_sha256(spec: TinySpec) -> str:
     return h.hexdigest()
 
 
-def domain_docs(spec: TinySpec) -> list:
+def domain_docs(spec: TinySpec) -> list[str]:
     from netft import domains
 
     docs = domains.load(spec.domain_pack).pretrain_docs()
@@ -266,14 +268,11 @@ def copy_gain(model, stream: torch.Tensor, span: int = 64, rows: int = 16) -> fl
     return float(nll[:, :span - 1].mean() - nll[:, span:].mean())
 
 
-def _docs_stream(tokenizer, docs: list) -> torch.Tensor:
-    """Documents as one token stream, each closed by <|end_of_text|>; a chat (a list of
-    messages) is rendered with the base's own chat template first."""
+def _docs_stream(tokenizer, docs: list[str]) -> torch.Tensor:
+    """Documents as one token stream, each closed by <|end_of_text|>."""
     eot = tokenizer.convert_tokens_to_ids("<|end_of_text|>")
-    texts = [d if isinstance(d, str) else tokenizer.apply_chat_template(d, tokenize=False)
-             for d in docs]
     ids: list[int] = []
-    for enc in tokenizer(texts)["input_ids"]:
+    for enc in tokenizer(docs)["input_ids"]:
         ids.extend(enc + [eot])
     return torch.tensor(ids, dtype=torch.long)
 

@@ -15,10 +15,10 @@ fine-tune learns to map to configurations, are never included.
 """
 from __future__ import annotations
 
-import json
-
 from netft.config import ASSETS
+from netft.data.chat import read_chat_jsonl
 from netft.domains.netops.generate import generate
+from netft.domains.netops.scoring import CONFIG_CATS
 
 SEED, N = 1, 6000
 # The demo's base, netft/assets/models/tiny-netops (`netft build-tiny --domain netops`): the
@@ -27,30 +27,23 @@ SEED, N = 1, 6000
 BASE_SPEC = {"steps": 900, "version": 2, "warm_steps": 500, "copy_rows": 0.15,
              "repeat_rows": 0.05, "domain_steps": 800, "domain_rows": 0.4,
              "domain_copy_rows": 0.1, "domain_repeat_rows": 0.05}
-CONFIG_CATS = ("config", "translate")
-CHAT_CATS: tuple[str, ...] = ()  # rows kept whole, as chats (none: configurations only)
 
 
 def heldout_answers() -> set[str]:
-    out = set()
-    for split in ("validation", "test"):
-        with open(ASSETS / "data" / "netops" / f"{split}.jsonl", encoding="utf-8") as fh:
-            out.update(json.loads(line)["messages"][-1]["content"] for line in fh if line.strip())
-    return out
+    return {row["messages"][-1]["content"] for split in ("validation", "test")
+            for row in read_chat_jsonl(ASSETS / "data" / "netops" / f"{split}.jsonl")}
 
 
-def pretrain_docs() -> list[str | list[dict]]:
+def config_text(answer: str) -> str:
+    """An answer without its chat framing: the header line ("IOS config:", "In JunOS set
+    form:") and the interface-mapping notes."""
+    lines = answer.splitlines()
+    if lines and lines[0].rstrip().endswith(":"):
+        lines = lines[1:]
+    return "\n".join(x for x in lines if not x.startswith("Note:"))
+
+
+def pretrain_docs() -> list[str]:
     held = heldout_answers()
-    docs: list[str | list[dict]] = []
-    for row in generate(SEED, N):
-        answer = row["messages"][-1]["content"]
-        if row["category"] not in CONFIG_CATS or answer in held:
-            continue
-        if row["category"] in CHAT_CATS:
-            docs.append(row["messages"])
-        else:
-            lines = answer.splitlines()
-            if lines and lines[0].rstrip().endswith(":"):  # "IOS config:", "In JunOS set form:"
-                lines = lines[1:]
-            docs.append("\n".join(x for x in lines if not x.startswith("Note:")))
-    return docs
+    return [config_text(row["messages"][-1]["content"]) for row in generate(SEED, N)
+            if row["category"] in CONFIG_CATS and row["messages"][-1]["content"] not in held]
