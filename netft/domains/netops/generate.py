@@ -1336,8 +1336,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=900)
+    # Extra training rows (docs/dataset.md, "More config rows"): some categories of another
+    # seed, none equal to a held-out row, ids prefixed so they never collide with the set's.
+    ap.add_argument("--categories", default="", help="keep only these (comma-separated)")
+    ap.add_argument("--exclude", type=Path, action="append", default=[],
+                    help="drop rows whose question or answer equals one of this JSONL's rows")
+    ap.add_argument("--limit", type=int, default=0, help="keep the first LIMIT rows")
+    ap.add_argument("--id-prefix", default="")
     args = ap.parse_args(argv)
     rows = generate(args.seed, args.n)
+    if args.categories:
+        keep = set(args.categories.split(","))
+        rows = [r for r in rows if r["category"] in keep]
+    if args.exclude:
+        held = {m["content"] for f in args.exclude for line in f.read_text().splitlines()
+                if line.strip() for m in json.loads(line)["messages"][1:]}
+        rows = [r for r in rows if not {m["content"] for m in r["messages"][1:]} & held]
+    if args.limit:
+        if len(rows) < args.limit:
+            raise SystemExit(f"only {len(rows)} rows left to keep {args.limit}: raise --n")
+        rows = rows[:args.limit]
+    for r in rows:
+        r["id"] = args.id_prefix + r["id"]
     write_jsonl(rows, args.out)
     counts: dict[str, int] = {}
     for r in rows:
