@@ -123,6 +123,35 @@ def test_netops_generator_reproduces_the_shipped_data(tmp_path):
             (ROOT / "netft/assets/data/netops" / f"{name}.jsonl").read_bytes(), name
 
 
+def test_the_demos_extra_config_rows_are_reproducible_and_share_nothing_with_heldout(
+        tmp_path, monkeypatch):
+    """train_configs_seed2.jsonl (conf/data/netops_more_configs.yaml): the command in
+    docs/dataset.md rebuilds it byte for byte; no question or answer of it is a validation or
+    test row's; only config/translate rows, ids that cannot collide with the shipped set's."""
+    from netft.data.chat import read_chat_jsonl
+    from netft.domains.netops.generate import main as generate
+
+    data = ROOT / "netft/assets/data/netops"
+    doc = (ROOT / "docs" / "dataset.md").read_text()
+    cmd = next(line for line in doc.splitlines() if "--id-prefix seed2-" in line)
+    args = cmd.split("generate", 1)[1].replace("\\", "").split()
+    args[args.index("--out") + 1] = str(tmp_path / "extra.jsonl")
+    monkeypatch.chdir(ROOT)  # the command's paths are the repository's
+    with pytest.raises(SystemExit, match="only .* rows left"):  # too few drawn: says so
+        generate([*args[:args.index("--n")], "--n", "100", *args[args.index("--n") + 2:]])
+    generate(args)
+    assert (tmp_path / "extra.jsonl").read_bytes() == \
+        (data / "train_configs_seed2.jsonl").read_bytes()
+    extra = read_chat_jsonl(data / "train_configs_seed2.jsonl")
+    assert len(extra) == 1300 and {r["category"] for r in extra} == {"config", "translate"}
+    held = [r for s in ("validation", "test") for r in read_chat_jsonl(data / f"{s}.jsonl")]
+    texts = {m["content"] for r in held for m in r["messages"][1:]}
+    assert not texts & {m["content"] for r in extra for m in r["messages"][1:]}
+    shipped_ids = {r["id"] for s in ("train", "validation", "test")
+                   for r in read_chat_jsonl(data / f"{s}.jsonl")}
+    assert not shipped_ids & {r["id"] for r in extra}
+
+
 def test_plain_name_on_pythonpath_is_a_pack(tmp_path, monkeypatch):
     """docs/domains.md's my_pack.py, put on the path: data.domain_pack=my_pack loads it (a
     plain name is tried in netft/domains/ first, then as a top-level module)."""
