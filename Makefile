@@ -23,7 +23,8 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 # vs LoRA r=32 vs full + 10% general replay, 2 epochs each, one seed, all 107 test items after
 # every epoch; the full run's weights interpolated towards the base (WiSE-FT) at three alphas;
 # then the report (intervals over the test items, frontier, recommendation under a +10%
-# general-perplexity budget). Two processes side by side, one thread each (a model this small
+# general-perplexity budget; learning = domain-score gain, which has an item interval where the
+# validation-loss drop of one seed has none). Two processes side by side, one thread each (a model this small
 # gains ~1.5x that way over one process using both cores): the full run and its interpolation
 # in one, full + replay and LoRA in the other. Its output goes to <dir>/other.log.
 # DEMO_PIN: the CPU kernels every machine runs (AVX2 paths of torch's own kernels, MKL and
@@ -41,7 +42,7 @@ demo: setup
 	pid=$$!; { $(DEMO_TRAIN) +experiment=forgetting_full hydra.sweep.dir=$(DEMO_DIR)/full \
 	    && $(DEMO_INTERP) $(DEMO_DIR)/full/*forgetting_full*; } \
 	    || { kill $$pid; exit 1; }; wait $$pid || { tail -20 $(DEMO_DIR)/other.log; exit 1; }
-	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10
+	$(VENV)/bin/netft report $(DEMO_DIR) --budget 10 --learning domain_gain
 
 # Everything (what CI runs): ~45-50 min of tests on a 2-core CPU machine (2,549 s in CI at the last landing).
 test: setup
