@@ -24,9 +24,10 @@ $(VENV)/.netft-setup: pyproject.toml scripts/setup.sh
 # every epoch; the full run's weights interpolated towards the base (WiSE-FT) at three alphas;
 # then the report (intervals over the test items, frontier, recommendation under a +10%
 # general-perplexity budget; learning = domain-score gain, which has an item interval where the
-# validation-loss drop of one seed has none). Two processes side by side, one thread each (a model this small
-# gains ~1.5x that way over one process using both cores): the full run and its interpolation
-# in one, full + replay and LoRA in the other. Its output goes to <dir>/other.log.
+# validation-loss drop of one seed has none). Two processes side by side, one thread each (a
+# model this small gains ~1.5x that way over one process using both cores): the full run and
+# its interpolation in one, full + replay and LoRA in the other (output: <dir>/other.log).
+# One seed fits the 12-minute budget (~10 min here); `make demo DEMO_SEED=1` runs another.
 # DEMO_PIN: the CPU kernels every machine runs (AVX2 paths of torch's own kernels, MKL and
 # oneDNN), so an AVX-512 machine computes what an AVX2 one does (bench/determinism.py).
 DEMO_DIR := outputs/demo/$(shell date +%Y%m%d-%H%M%S)
