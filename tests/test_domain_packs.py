@@ -128,7 +128,8 @@ def test_the_demos_extra_config_rows_are_reproducible_and_share_nothing_with_hel
     """train_configs_seed2.jsonl (conf/data/netops_more_configs.yaml): the command in
     docs/dataset.md rebuilds it byte for byte; no question or answer of it is a validation or
     test row's; only config/translate rows, ids that cannot collide with the shipped set's."""
-    from netft.data.chat import read_chat_jsonl
+    from netft.data.chat import DataError, read_chat_jsonl
+    from netft.data.curation import contamination
     from netft.domains.netops.generate import main as generate
 
     data = ROOT / "netft/assets/data/netops"
@@ -139,6 +140,11 @@ def test_the_demos_extra_config_rows_are_reproducible_and_share_nothing_with_hel
     monkeypatch.chdir(ROOT)  # the command's paths are the repository's
     with pytest.raises(SystemExit, match="only .* rows left"):  # too few drawn: says so
         generate([*args[:args.index("--n")], "--n", "100", *args[args.index("--n") + 2:]])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}, '
+                   '{"role": "assistant", "content": "a"}]}\n{oops\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:2"):  # a bad --exclude file: named
+        generate([*args, "--exclude", str(bad)])
     generate(args)
     assert (tmp_path / "extra.jsonl").read_bytes() == \
         (data / "train_configs_seed2.jsonl").read_bytes()
@@ -147,6 +153,8 @@ def test_the_demos_extra_config_rows_are_reproducible_and_share_nothing_with_hel
     held = [r for s in ("validation", "test") for r in read_chat_jsonl(data / f"{s}.jsonl")]
     texts = {m["content"] for r in held for m in r["messages"][1:]}
     assert not texts & {m["content"] for r in extra for m in r["messages"][1:]}
+    # and training's own contamination check (8-gram overlap of prompts) finds none either
+    assert contamination(extra, held) == []
     shipped_ids = {r["id"] for s in ("train", "validation", "test")
                    for r in read_chat_jsonl(data / f"{s}.jsonl")}
     assert not shipped_ids & {r["id"] for r in extra}

@@ -1349,9 +1349,12 @@ def main(argv: list[str] | None = None) -> None:
         keep = set(args.categories.split(","))
         rows = [r for r in rows if r["category"] in keep]
     if args.exclude:
-        held = {m["content"] for f in args.exclude for line in f.read_text().splitlines()
-                if line.strip() for m in json.loads(line)["messages"][1:]}
-        rows = [r for r in rows if not {m["content"] for m in r["messages"][1:]} & held]
+        from netft.data.chat import read_chat_jsonl  # names the file and line of a bad row
+
+        held = {m["content"] for f in args.exclude for row in read_chat_jsonl(f)
+                for m in row["messages"] if m["role"] != "system"}
+        rows = [r for r in rows
+                if not {m["content"] for m in r["messages"] if m["role"] != "system"} & held]
     if args.limit:
         if len(rows) < args.limit:
             raise SystemExit(f"only {len(rows)} rows left to keep {args.limit}: raise --n")
